@@ -1,0 +1,104 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# (the same directives setup.py sets; repeated here so that a plain `cython -a` shows what the
+# build compiles. POOLKIT_CYTHON_DEBUG=1 builds strip this line to turn the checks back on.)
+"""Max pooling kernels: forward with argmax bookkeeping, and backward through the argmax.
+
+Layout handed in by the facade: ``(P, H, W)`` C-contiguous planes, ``P = N * C``. Every
+parameter has been validated there; every window holds at least one input position. The
+argmax is the flat position ``h * W + w`` of the winner inside its unpadded plane (PyTorch's
+``return_indices``, Caffe's ``max_idx_``).
+
+Each plane is read and written by one thread only (``prange`` over planes), so overlapping
+windows need no locks and results do not depend on the thread count.
+"""
+
+from cython.parallel cimport prange, parallel
+from libc.math cimport INFINITY
+from libc.string cimport memset
+
+from _typedefs cimport floating, intp_t, index_t
+from _pool_helpers cimport (
+    pk_max_tap_f, pk_max_tap_d, pk_first_out, pk_end_out, pk_first_inside,
+)
+
+
+def max_pool2d_forward(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W)
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
+    index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW)
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
+    intp_t dh, intp_t dw, int n_threads,
+):
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t p, oh, ow, i, j, hs, ih, off, lo, hi, h0
+        const floating *xp
+        floating *mrow
+        index_t *irow
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            xp = &x[p, 0, 0]
+            for oh in range(OH):
+                mrow = &out[p, oh, 0]
+                irow = &indices[p, oh, 0]
+                hs = oh * sh - ph
+                h0 = pk_first_inside(hs, dh)
+                # Start every window at -inf, pointing at its first input position: a window
+                # of -inf values then reports -inf there, never a padded position.
+                for ow in range(OW):
+                    mrow[ow] = -INFINITY
+                    irow[ow] = h0 * W + pk_first_inside(ow * sw - pw, dw)
+                # Taps in row-major window order, strict comparison: ties keep the first.
+                for i in range(kh):
+                    ih = hs + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for j in range(kw):
+                        off = j * dw - pw
+                        lo = pk_first_out(off, sw, OW)
+                        hi = pk_end_out(off, sw, W, OW)
+                        if floating is float:
+                            pk_max_tap_f(xp + ih * W, sw, off, lo, hi, mrow, irow, ih * W + off)
+                        else:
+                            pk_max_tap_d(xp + ih * W, sw, off, lo, hi, mrow, irow, ih * W + off)
+
+
+def max_pool2d_backward(
+    const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
+    const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
+    floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
+    int n_threads,
+):
+    """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
+
+    Each plane's indices are checked against ``[0, H * W)`` before anything is written to that
+    plane; a plane with a bad index is left zeroed. Returns the number of such planes (the
+    facade raises when it is not 0).
+    """
+    cdef:
+        intp_t P = grad_input.shape[0]
+        intp_t HW = grad_input.shape[1] * grad_input.shape[2]
+        intp_t M = grad_output.shape[1] * grad_output.shape[2]
+        intp_t p, i, n_bad = 0
+        int bad
+        const floating *gp
+        const index_t *ip
+        floating *gip
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            gp = &grad_output[p, 0, 0]
+            ip = &indices[p, 0, 0]
+            gip = &grad_input[p, 0, 0]
+            memset(gip, 0, HW * sizeof(floating))
+            bad = 0
+            for i in range(M):
+                bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
+            if bad:
+                n_bad += 1
+            else:
+                for i in range(M):
+                    gip[ip[i]] = gip[ip[i]] + gp[i]
+    return n_bad

@@ -1,0 +1,366 @@
+"""Max and average pooling: the functional API (validation, allocation, dispatch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _avg_pool, _max_pool
+from ._arrays import as_float_input, as_planes, check_plane, output
+from ._params import as_int, check_divisor_override, pool_params
+from ._threads import resolve
+
+__all__ = [
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+]
+
+
+def _native(dtype) -> np.dtype:
+    return np.dtype(dtype).newbyteorder("=")
+
+
+def _planes_of(arr: np.ndarray) -> np.ndarray:
+    """A ``(P, h, w)`` view of a C-contiguous 3-D or 4-D array (for the kernels)."""
+    return arr.reshape((-1,) + arr.shape[-2:])
+
+
+def check_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
+    """Validate ``input_shape`` of a backward function against its ``grad_output``."""
+    try:
+        shape = tuple(as_int(v, "input_shape") for v in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if len(shape) != grad_output.ndim:
+        raise ValueError(
+            f"input_shape must have as many dimensions as grad_output ({grad_output.ndim}), "
+            f"got {shape}"
+        )
+    if any(v < 0 for v in shape):
+        raise ValueError(f"input_shape must not be negative, got {shape}")
+    if shape[:-2] != grad_output.shape[:-2]:
+        raise ValueError(
+            f"input_shape {shape} and grad_output shape {grad_output.shape} disagree on the "
+            f"leading (batch, channel) dimensions"
+        )
+    check_plane(shape, "input_shape")
+    return shape
+
+
+def split_out_pair(out, return_indices: bool):
+    """``out=`` is an array, or a pair (values, indices) when indices are returned."""
+    if out is None:
+        return None, None
+    if return_indices:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise ValueError(
+                "with return_indices=True, out must be a pair (values, indices), got "
+                f"{type(out).__name__}"
+            )
+        return out[0], out[1]
+    return out, None
+
+
+def as_indices(indices, shape: tuple) -> np.ndarray:
+    """User indices as C-contiguous native int64 of the given shape (not yet bounds-checked)."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"indices must have an integer dtype, got {indices.dtype}")
+    if indices.shape != tuple(shape):
+        raise ValueError(
+            f"indices must have the shape of grad_output {tuple(shape)}, got {indices.shape}"
+        )
+    if indices.dtype.kind == "u" and indices.size and indices.max() > np.iinfo(np.int64).max:
+        raise ValueError("indices hold values above the int64 range")
+    return np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def raise_bad_indices(indices: np.ndarray, plane_size: int) -> None:
+    bad = np.flatnonzero((indices < 0) | (indices >= plane_size))
+    pos = np.unravel_index(bad[0], indices.shape)
+    raise ValueError(
+        f"indices must lie in [0, H * W) = [0, {plane_size}); indices{tuple(map(int, pos))} "
+        f"= {int(indices[pos])} does not"
+    )
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def max_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    return_indices=False,
+    *,
+    out=None,
+    n_threads=None,
+):
+    """2-D max pooling over the last two axes, with optional argmax indices.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W) or (C, H, W), dtype float32 or float64
+        Input, in any memory layout; never written to.
+    kernel_size : int or (int, int)
+        Window size ``(kh, kw)``.
+    stride : int or (int, int), optional
+        Window step; defaults to ``kernel_size``.
+    padding : int or (int, int), default 0
+        Implicit padding on both sides; padded positions never win. At most half the
+        effective kernel ``dilation * (kernel_size - 1) + 1``.
+    dilation : int or (int, int), default 1
+        Spacing between the positions of a window.
+    ceil_mode : bool, default False
+        Round the output size up instead of down (the last window must still start inside the
+        input or the left padding).
+    return_indices : bool, default False
+        Also return the argmax of each window as int64 flat positions ``h * W + w`` in the
+        unpadded input plane (PyTorch's ``return_indices``, Caffe's ``max_idx_``).
+    out : ndarray or (ndarray, ndarray), optional
+        Where to write the values (and, with ``return_indices``, the indices): C-contiguous,
+        writable, right shape and dtype, not overlapping ``x``.
+    n_threads : int, optional
+        OpenMP threads; None uses OpenMP's default, -1 all CPUs. Results do not depend on it.
+
+    Returns
+    -------
+    values : ndarray of shape (N, C, OH, OW) or (C, OH, OW), dtype of x
+    indices : ndarray of shape (N, C, OH, OW) or (C, OH, OW), dtype int64
+        Only with ``return_indices=True``.
+
+    Raises
+    ------
+    TypeError
+        For a dtype other than float32/float64, or non-integer parameters.
+    ValueError
+        For invalid parameters or shapes, and unusable ``out`` arrays (the message names the
+        parameter and the value it got).
+
+    Notes
+    -----
+    A window holding a NaN outputs NaN and points at its first NaN; ties go to the first
+    position in row-major window order; a window of ``-inf`` outputs ``-inf`` at its first
+    input position.
+
+    Examples
+    --------
+    >>> import numpy as np, poolkit
+    >>> x = np.array([[[[1., 3.], [2., 2.]]]])
+    >>> values, indices = poolkit.max_pool2d(x, 2, return_indices=True)
+    >>> values
+    array([[[[3.]]]])
+    >>> indices
+    array([[[[1]]]])
+    """
+    x = as_float_input(x)
+    check_plane(x.shape)
+    prm = pool_params(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
+    shape = x.shape[:-2] + prm.out_hw
+    dtype = _native(x.dtype)
+    return_indices = bool(return_indices)
+    out_v, out_i = split_out_pair(out, return_indices)
+    values = output(out_v, shape, dtype, "out[0]" if return_indices else "out", (x,))
+    indices = output(out_i, shape, np.int64, "out[1]", (x, values))
+    if values.size:
+        planes = as_planes(x)
+        nt = resolve(n_threads, planes.size + values.size)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = prm[:4]
+        _max_pool.max_pool2d_forward(
+            planes, _planes_of(values), _planes_of(indices), kh, kw, sh, sw, ph, pw, dh, dw, nt
+        )
+    else:
+        resolve(n_threads)
+    return (values, indices) if return_indices else values
+
+
+def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
+    """Gradient of :func:`max_pool2d`: route each output gradient to its argmax.
+
+    ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``; overlapping
+    windows accumulate and every other position is 0.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, OH, OW) or (C, OH, OW), dtype float32 or float64
+        Gradient with respect to the pooled output.
+    indices : ndarray of int, same shape as grad_output
+        Argmax from ``max_pool2d(..., return_indices=True)``; each must lie in ``[0, H * W)``.
+    input_shape : tuple of int
+        Shape of the forward input, ``(N, C, H, W)`` or ``(C, H, W)``.
+    out : ndarray, optional
+        Where to write the input gradient (C-contiguous, writable, right shape and dtype).
+    n_threads : int, optional
+        OpenMP threads (see :func:`max_pool2d`).
+
+    Returns
+    -------
+    grad_input : ndarray of shape input_shape, dtype of grad_output
+
+    Raises
+    ------
+    ValueError
+        For an index outside ``[0, H * W)`` (checked plane by plane before that plane is
+        written), or shapes that disagree.
+
+    Examples
+    --------
+    >>> import numpy as np, poolkit
+    >>> g = np.array([[[[3.]]]])
+    >>> poolkit.max_pool2d_backward(g, np.array([[[[1]]]]), (1, 1, 2, 2))
+    array([[[[0., 3.],
+             [0., 0.]]]])
+    """
+    g = as_float_input(grad_output, "grad_output")
+    shape = check_input_shape(input_shape, g)
+    idx = as_indices(indices, g.shape)
+    grad_input = output(out, shape, _native(g.dtype), "out", (g, idx))
+    if grad_input.size:
+        gp = as_planes(g)
+        nt = resolve(n_threads, gp.size + grad_input.size)
+        n_bad = _max_pool.max_pool2d_backward(
+            gp, _planes_of(idx), _planes_of(grad_input), nt
+        )
+        if n_bad:
+            raise_bad_indices(idx, shape[-2] * shape[-1])
+    else:
+        resolve(n_threads)
+    return grad_input
+
+
+# ------------------------------------------------------------------------- average pooling
+
+
+def _avg_params(in_hw, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                divisor_override):
+    prm = pool_params(in_hw, kernel_size, stride, padding, 1, ceil_mode)
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    return prm, bool(count_include_pad), check_divisor_override(divisor_override)
+
+
+def avg_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+    *,
+    out=None,
+    n_threads=None,
+):
+    """2-D average (mean) pooling over the last two axes.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W) or (C, H, W), dtype float32 or float64
+        Input, in any memory layout; never written to.
+    kernel_size, stride, padding, ceil_mode
+        As in :func:`max_pool2d` (padding counts as zeros in the sum).
+    count_include_pad : bool, default True
+        Count padded positions in the divisor (the window clipped to the padded extent, as
+        PyTorch does); with False only input positions are counted.
+    divisor_override : int, optional
+        Divide every window sum by this instead (not 0).
+    out : ndarray, optional
+        Where to write the result (C-contiguous, writable, right shape and dtype).
+    n_threads : int, optional
+        OpenMP threads (see :func:`max_pool2d`).
+
+    Returns
+    -------
+    ndarray of shape (N, C, OH, OW) or (C, OH, OW), dtype of x
+        Each window's sum (taken in row-major order in x's dtype) divided by its divisor.
+
+    Examples
+    --------
+    >>> import numpy as np, poolkit
+    >>> poolkit.avg_pool2d(np.array([[[[1., 3.], [2., 2.]]]]), 2)
+    array([[[[2.]]]])
+    >>> poolkit.avg_pool2d(np.array([[[1., 2., 3., 4., 5.]]]), (1, 2), ceil_mode=True)
+    array([[[1.5, 3.5, 5. ]]])
+    """
+    x = as_float_input(x)
+    check_plane(x.shape)
+    prm, cip, dov = _avg_params(x.shape[-2:], kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)
+    shape = x.shape[:-2] + prm.out_hw
+    result = output(out, shape, _native(x.dtype), "out", (x,))
+    if result.size:
+        planes = as_planes(x)
+        nt = resolve(n_threads, planes.size + result.size)
+        (kh, kw), (sh, sw), (ph, pw) = prm[:3]
+        _avg_pool.avg_pool2d_forward(planes, _planes_of(result), kh, kw, sh, sw, ph, pw,
+                                     cip, dov, nt)
+    else:
+        resolve(n_threads)
+    return result
+
+
+def avg_pool2d_backward(
+    grad_output,
+    input_shape,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+    *,
+    out=None,
+    n_threads=None,
+):
+    """Gradient of :func:`avg_pool2d`: spread each output gradient over its window.
+
+    Every input position of a window receives ``grad_output / divisor`` with the forward's
+    divisor (never the undivided gradient); overlapping windows accumulate.
+
+    Parameters
+    ----------
+    grad_output : ndarray of shape (N, C, OH, OW) or (C, OH, OW), dtype float32 or float64
+    input_shape : tuple of int
+        Shape of the forward input.
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        The forward's parameters; ``grad_output`` must have the shape they give.
+    out, n_threads
+        As in :func:`avg_pool2d`.
+
+    Returns
+    -------
+    grad_input : ndarray of shape input_shape, dtype of grad_output
+
+    Examples
+    --------
+    >>> import numpy as np, poolkit
+    >>> poolkit.avg_pool2d_backward(np.array([[[[2.]]]]), (1, 1, 2, 2), 2)
+    array([[[[0.5, 0.5],
+             [0.5, 0.5]]]])
+    """
+    g = as_float_input(grad_output, "grad_output")
+    shape = check_input_shape(input_shape, g)
+    prm, cip, dov = _avg_params(shape[-2:], kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)
+    expected = shape[:-2] + prm.out_hw
+    if g.shape != expected:
+        raise ValueError(
+            f"grad_output must have shape {expected} (the output of avg_pool2d on input_shape "
+            f"{shape} with these parameters), got {g.shape}"
+        )
+    grad_input = output(out, shape, _native(g.dtype), "out", (g,))
+    if grad_input.size:
+        gp = as_planes(g)
+        nt = resolve(n_threads, gp.size + grad_input.size)
+        (kh, kw), (sh, sw), (ph, pw) = prm[:3]
+        n_fail = _avg_pool.avg_pool2d_backward(gp, _planes_of(grad_input), kh, kw, sh, sw,
+                                               ph, pw, cip, dov, nt)
+        if n_fail:
+            raise MemoryError("avg_pool2d_backward could not allocate its scratch row")
+    else:
+        resolve(n_threads)
+    return grad_input
