@@ -18,26 +18,30 @@ from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t
 from _pool_helpers cimport (
-    pk_add_tap_f, pk_add_tap_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_first_out, pk_end_out,
+    pk_add_tap_f, pk_add_tap_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
+    pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
+    pk_expand_row_d, pk_first_out, pk_end_out,
 )
 
 
-cdef inline intp_t _divisor(intp_t oh, intp_t ow, intp_t H, intp_t W,
-                            intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-                            bint count_include_pad, intp_t divisor_override) noexcept nogil:
-    cdef intp_t hs, ws, he, we
-    if divisor_override:
-        return divisor_override
-    hs = oh * sh - ph
-    ws = ow * sw - pw
-    he = min(hs + kh, H + ph)
-    we = min(ws + kw, W + pw)
-    if not count_include_pad:
-        hs = max(hs, 0)
-        ws = max(ws, 0)
-        he = min(he, H)
-        we = min(we, W)
-    return (he - hs) * (we - ws)
+cdef inline void _window(intp_t o, intp_t L, intp_t k, intp_t s, intp_t pad,
+                         bint count_include_pad, intp_t *first, intp_t *last,
+                         intp_t *count) noexcept nogil:
+    """Input positions [first, last) of window ``o`` along one axis, and its divisor part:
+    the window clipped to the padded extent (count_include_pad) or its input positions."""
+    cdef intp_t start = o * s - pad
+    cdef intp_t end = min(start + k, L + pad)
+    first[0] = max(start, 0)
+    last[0] = min(end, L)
+    count[0] = (end - start) if count_include_pad else (last[0] - first[0])
+
+
+cdef inline void _width_counts(floating *wcount, intp_t OW, intp_t W, intp_t kw, intp_t sw,
+                               intp_t pw, bint count_include_pad) noexcept nogil:
+    cdef intp_t ow, first, last, count
+    for ow in range(OW):
+        _window(ow, W, kw, sw, pw, count_include_pad, &first, &last, &count)
+        wcount[ow] = <floating> count
 
 
 def avg_pool2d_forward(
@@ -46,21 +50,32 @@ def avg_pool2d_forward(
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     bint count_include_pad, intp_t divisor_override, int n_threads,
 ):
+    """Average pooling forward. Returns the number of planes skipped for want of scratch
+    memory (the facade raises MemoryError when it is not 0)."""
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, ow, j, hs, ih, off, lo, hi
+        intp_t p, oh, j, ih, off, lo, hi, first, last, hcount, n_fail = 0
         const floating *xp
         floating *orow
+        floating *wcount = NULL
 
-    with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
+    with nogil, parallel(num_threads=n_threads):
+        # Per thread: the width part of every window's divisor (the same for every row).
+        wcount = <floating *> malloc(max(OW, 1) * sizeof(floating))
+        if wcount != NULL:
+            _width_counts(wcount, OW, W, kw, sw, pw, count_include_pad)
+        for p in prange(P, schedule="static"):
+            if wcount == NULL:
+                n_fail += 1
+                continue
             xp = &x[p, 0, 0]
             for oh in range(OH):
                 orow = &out[p, oh, 0]
-                hs = oh * sh - ph
+                _window(oh, H, kh, sh, ph, count_include_pad, &first, &last, &hcount)
                 memset(orow, 0, OW * sizeof(floating))
-                for ih in range(max(hs, 0), min(hs + kh, H)):
+                # Taps in row-major window order: each sum is taken in the reference's order.
+                for ih in range(first, last):
                     for j in range(kw):
                         off = j - pw
                         lo = pk_first_out(off, sw, OW)
@@ -69,9 +84,18 @@ def avg_pool2d_forward(
                             pk_add_tap_f(xp + ih * W, sw, off, lo, hi, orow)
                         else:
                             pk_add_tap_d(xp + ih * W, sw, off, lo, hi, orow)
-                for ow in range(OW):
-                    orow[ow] = orow[ow] / <floating> _divisor(
-                        oh, ow, H, W, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+                if floating is float:
+                    if divisor_override:
+                        pk_divide_const_f(orow, OW, <float> divisor_override)
+                    else:
+                        pk_divide_f(orow, OW, <float> hcount, wcount)
+                else:
+                    if divisor_override:
+                        pk_divide_const_d(orow, OW, <double> divisor_override)
+                    else:
+                        pk_divide_d(orow, OW, <double> hcount, wcount)
+        free(wcount)
+    return n_fail
 
 
 def avg_pool2d_backward(
@@ -82,32 +106,49 @@ def avg_pool2d_backward(
 ):
     """Spread each output gradient over its window, divided by the window's divisor.
 
-    Returns the number of planes skipped for want of scratch memory (the facade raises).
+    Windows that tile the input (stride == kernel, no padding) write every input gradient
+    exactly once; otherwise each plane is zeroed and the windows accumulate into it. Returns
+    the number of planes skipped for want of scratch memory (the facade raises).
     """
     cdef:
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
         intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
-        intp_t p, oh, ow, j, hs, ih, off, lo, hi, n_fail = 0
+        intp_t p, oh, j, ih, off, lo, hi, first, last, hcount, n_fail = 0
+        bint tiled = sh == kh and sw == kw and ph == 0 and pw == 0
         const floating *grow
         floating *gip
         floating *q = NULL
+        floating *wcount = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        # One scratch row per thread: the output row's gradients, already divided.
+        # Per thread: the divided gradients of one output row, and the divisor's width part.
         q = <floating *> malloc(max(OW, 1) * sizeof(floating))
+        wcount = <floating *> malloc(max(OW, 1) * sizeof(floating))
+        if wcount != NULL:
+            _width_counts(wcount, OW, W, kw, sw, pw, count_include_pad)
         for p in prange(P, schedule="static"):
-            gip = &grad_input[p, 0, 0]
-            memset(gip, 0, H * W * sizeof(floating))
-            if q == NULL:
+            if q == NULL or wcount == NULL:
                 n_fail += 1
                 continue
+            gip = &grad_input[p, 0, 0]
+            if not tiled:
+                memset(gip, 0, H * W * sizeof(floating))
             for oh in range(OH):
                 grow = &grad_output[p, oh, 0]
-                hs = oh * sh - ph
-                for ow in range(OW):
-                    q[ow] = grow[ow] / <floating> _divisor(
-                        oh, ow, H, W, kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
-                for ih in range(max(hs, 0), min(hs + kh, H)):
+                _window(oh, H, kh, sh, ph, count_include_pad, &first, &last, &hcount)
+                if floating is float:
+                    pk_scaled_f(grow, OW, <float> hcount, NULL if divisor_override else wcount,
+                                <float> divisor_override, q)
+                else:
+                    pk_scaled_d(grow, OW, <double> hcount, NULL if divisor_override else wcount,
+                                <double> divisor_override, q)
+                for ih in range(first, last):
+                    if tiled:
+                        if floating is float:
+                            pk_expand_row_f(q, OW, kw, W, gip + ih * W)
+                        else:
+                            pk_expand_row_d(q, OW, kw, W, gip + ih * W)
+                        continue
                     for j in range(kw):
                         off = j - pw
                         lo = pk_first_out(off, sw, OW)
@@ -116,5 +157,9 @@ def avg_pool2d_backward(
                             pk_scatter_tap_f(gip + ih * W, sw, off, lo, hi, q)
                         else:
                             pk_scatter_tap_d(gip + ih * W, sw, off, lo, hi, q)
+            if tiled and OH * kh < H:
+                # rows below the last window get no gradient
+                memset(gip + OH * kh * W, 0, (H - OH * kh) * W * sizeof(floating))
         free(q)
-    return n_fail  # planes left zeroed because scratch memory could not be allocated
+        free(wcount)
+    return n_fail

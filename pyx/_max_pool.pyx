@@ -17,9 +17,37 @@ from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
+from libc.stdint cimport int32_t
+from libc.stdlib cimport malloc, free
 from _pool_helpers cimport (
-    pk_max_tap_f, pk_max_tap_d, pk_first_out, pk_end_out, pk_first_inside,
+    pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
+    pk_first_out, pk_end_out, pk_first_inside,
 )
+
+
+cdef inline void _max_window_scalar(
+    const floating *xp, intp_t H, intp_t W, intp_t hs, intp_t ws,
+    intp_t kh, intp_t kw, intp_t dh, intp_t dw, floating *m, index_t *idx,
+) noexcept nogil:
+    """One window, one tap at a time, int64 throughout (for planes too large for the int32
+    window offsets of the vectorised path)."""
+    cdef intp_t i, j, ih, iw
+    cdef floating v, cur = -INFINITY
+    cdef index_t best = pk_first_inside(hs, dh) * W + pk_first_inside(ws, dw)
+    for i in range(kh):
+        ih = hs + i * dh
+        if ih < 0 or ih >= H:
+            continue
+        for j in range(kw):
+            iw = ws + j * dw
+            if iw < 0 or iw >= W:
+                continue
+            v = xp[ih * W + iw]
+            if v > cur or (v != v and cur == cur):
+                cur = v
+                best = ih * W + iw
+    m[0] = cur
+    idx[0] = best
 
 
 def max_pool2d_forward(
@@ -29,27 +57,56 @@ def max_pool2d_forward(
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     intp_t dh, intp_t dw, int n_threads,
 ):
+    """Max pooling forward. Returns the number of planes skipped for want of scratch memory
+    (the facade raises MemoryError when it is not 0)."""
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, ow, i, j, hs, ih, off, lo, hi, h0
+        intp_t p, oh, ow, i, j, hs, ws, ih, off, lo, hi, h0, n_fail = 0
         const floating *xp
         floating *mrow
         index_t *irow
+        int32_t *krow = NULL
+        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
+        bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+                          and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
+                          and W < (1 << 30))
+        # The tap loops keep each window's winner as an int32 offset from the window start.
+        # (every offset i*dh*W + j*dw then stays below 2**31; written to avoid any overflow)
+        bint offsets_fit = ((kw - 1) * dw + W < (1 << 30)
+                            and (kh - 1) * dh < (1 << 30) // W)
 
-    with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
+    with nogil, parallel(num_threads=n_threads):
+        krow = <int32_t *> malloc(max(OW, 1) * sizeof(int32_t))
+        for p in prange(P, schedule="static"):
+            if krow == NULL:
+                n_fail += 1
+                continue
             xp = &x[p, 0, 0]
             for oh in range(OH):
                 mrow = &out[p, oh, 0]
                 irow = &indices[p, oh, 0]
                 hs = oh * sh - ph
+                if fused_2x2:
+                    if floating is float:
+                        pk_max_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
+                                     2 * oh * W, <int32_t> W)
+                    else:
+                        pk_max_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
+                                     2 * oh * W, <int32_t> W)
+                    continue
+                if not offsets_fit:
+                    for ow in range(OW):
+                        _max_window_scalar(xp, H, W, hs, ow * sw - pw, kh, kw, dh, dw,
+                                           mrow + ow, irow + ow)
+                    continue
+                # Every window starts at -inf pointing at its first input position: a window
+                # of -inf values reports -inf there, never a padded position.
                 h0 = pk_first_inside(hs, dh)
-                # Start every window at -inf, pointing at its first input position: a window
-                # of -inf values then reports -inf there, never a padded position.
                 for ow in range(OW):
+                    ws = ow * sw - pw
                     mrow[ow] = -INFINITY
-                    irow[ow] = h0 * W + pk_first_inside(ow * sw - pw, dw)
+                    krow[ow] = <int32_t> ((h0 - hs) * W + pk_first_inside(ws, dw) - ws)
                 # Taps in row-major window order, strict comparison: ties keep the first.
                 for i in range(kh):
                     ih = hs + i * dh
@@ -60,9 +117,14 @@ def max_pool2d_forward(
                         lo = pk_first_out(off, sw, OW)
                         hi = pk_end_out(off, sw, W, OW)
                         if floating is float:
-                            pk_max_tap_f(xp + ih * W, sw, off, lo, hi, mrow, irow, ih * W + off)
+                            pk_max_tap_f(xp + ih * W, sw, off, lo, hi, mrow, krow,
+                                         <int32_t> (i * dh * W + j * dw))
                         else:
-                            pk_max_tap_d(xp + ih * W, sw, off, lo, hi, mrow, irow, ih * W + off)
+                            pk_max_tap_d(xp + ih * W, sw, off, lo, hi, mrow, krow,
+                                         <int32_t> (i * dh * W + j * dw))
+                pk_finish_indices(krow, OW, hs * W - pw, sw, irow)
+        free(krow)
+    return n_fail
 
 
 def max_pool2d_backward(

@@ -8,45 +8,127 @@
 # Window arithmetic helpers are here too, so every kernel computes "which outputs does this tap
 # reach" the same way.
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef extern from *:
     """
     #include <stdint.h>
     #include <stddef.h>
 
-    /* Max pooling, one kernel tap over one output row:
-       for o in [lo, hi): v = row[o*s + off]; take it when it beats m[o], or when it is the
-       first NaN (a NaN never compares greater, and once m[o] is NaN nothing replaces it). */
+    /* Arguments of one helper never alias: telling the compiler so lets it vectorise. */
+    #define PK_R __restrict
+
+    /* A NaN wins over a number, and nothing replaces a NaN: the FIRST NaN of a window stays.
+       Written with || and && (not | and &) because gcc then if-converts and vectorises it. */
+    #define PK_TAKES(v, cur) (((v) > (cur)) || ((v) != (v) && (cur) == (cur)))
+
+    /* Max pooling, one kernel tap over one output row: for o in [lo, hi),
+       v = row[o*s + off]; when v wins, m[o] = v and k[o] = rel, the tap's offset from the
+       window's start position (the caller turns k into flat indices once per row). The common
+       strides get their own loops, with the stride a constant the compiler can vectorise. */
     #define PK_DEFINE_MAX_TAP(T, SUFFIX)                                                    \\
-    static inline void pk_max_tap_##SUFFIX(const T *row, Py_ssize_t s, Py_ssize_t off,       \\
-                                          Py_ssize_t lo, Py_ssize_t hi, T *m, int64_t *idx,  \\
-                                          int64_t base) {                                   \\
+    static inline void pk_max_tap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,     \\
+                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R m, int32_t *PK_R k,  \\
+                                            int32_t rel) {                                  \\
         for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T v = row[o * s + off];                                                   \\
             const T cur = m[o];                                                             \\
-            const int take = (v > cur) | ((v != v) & (cur == cur));                         \\
+            const int take = PK_TAKES(v, cur);                                              \\
             m[o] = take ? v : cur;                                                          \\
-            idx[o] = take ? (base + o * s) : idx[o];                                        \\
+            k[o] = take ? rel : k[o];                                                       \\
+        }                                                                                   \\
+    }                                                                                       \\
+    static inline void pk_max_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,       \\
+                                          Py_ssize_t lo, Py_ssize_t hi, T *PK_R m, int32_t *PK_R k,    \\
+                                          int32_t rel) {                                    \\
+        if (s == 1) pk_max_tap_s_##SUFFIX(row, 1, off, lo, hi, m, k, rel);                  \\
+        else if (s == 2) pk_max_tap_s_##SUFFIX(row, 2, off, lo, hi, m, k, rel);             \\
+        else pk_max_tap_s_##SUFFIX(row, s, off, lo, hi, m, k, rel);                         \\
+    }                                                                                       \\
+    /* 2x2 windows, stride 2, no padding, no dilation: one fused pass over two input rows.  \\
+       r0, r1 point at the window row pair; b0 = flat index of r0[0]; w = W (< 2**30). */    \\
+    static inline void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,       \\
+                                          T *PK_R m, int64_t *idx, int64_t b0, int32_t w) {      \\
+        for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
+            const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
+            T mv = a;                                                                       \\
+            int32_t k = 0;                                                                  \\
+            int t;                                                                          \\
+            t = PK_TAKES(b, mv); mv = t ? b : mv; k = t ? 1 : k;                            \\
+            t = PK_TAKES(c, mv); mv = t ? c : mv; k = t ? w : k;                            \\
+            t = PK_TAKES(d, mv); mv = t ? d : mv; k = t ? w + 1 : k;                        \\
+            m[o] = mv;                                                                      \\
+            idx[o] = b0 + 2 * o + k;                                                        \\
         }                                                                                   \\
     }
     PK_DEFINE_MAX_TAP(float, f)
     PK_DEFINE_MAX_TAP(double, d)
 
-    /* Sum pooling, one tap over one output row: acc[o] += row[o*s + off]. */
+    /* idx[o] = base + o*s + k[o]: window-relative offsets to flat plane positions. */
+    static inline void pk_finish_indices(const int32_t *PK_R k, Py_ssize_t n, int64_t base,
+                                         Py_ssize_t s, int64_t *PK_R idx) {
+        for (Py_ssize_t o = 0; o < n; ++o) idx[o] = base + o * s + k[o];
+    }
+
+    /* Sum pooling, one tap over one output row: acc[o] += row[o*s + off] (strides 1 and 2
+       get constant-stride loops). */
     #define PK_DEFINE_ADD_TAP(T, SUFFIX)                                                    \\
-    static inline void pk_add_tap_##SUFFIX(const T *row, Py_ssize_t s, Py_ssize_t off,       \\
-                                          Py_ssize_t lo, Py_ssize_t hi, T *acc) {           \\
+    static inline void pk_add_tap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,\\
+                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R acc) {    \\
         for (Py_ssize_t o = lo; o < hi; ++o) acc[o] = acc[o] + row[o * s + off];            \\
+    }                                                                                       \\
+    static inline void pk_add_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
+                                          Py_ssize_t lo, Py_ssize_t hi, T *PK_R acc) {      \\
+        if (s == 1) pk_add_tap_s_##SUFFIX(row, 1, off, lo, hi, acc);                        \\
+        else if (s == 2) pk_add_tap_s_##SUFFIX(row, 2, off, lo, hi, acc);                   \\
+        else pk_add_tap_s_##SUFFIX(row, s, off, lo, hi, acc);                               \\
+    }                                                                                       \\
+    /* acc[o] = acc[o] / (hcount * wcount[o]): the divisor as the product of its parts. */  \\
+    static inline void pk_divide_##SUFFIX(T *PK_R acc, Py_ssize_t n, T hcount,               \\
+                                         const T *PK_R wcount) {                            \\
+        for (Py_ssize_t o = 0; o < n; ++o) acc[o] = acc[o] / (hcount * wcount[o]);          \\
+    }                                                                                       \\
+    static inline void pk_divide_const_##SUFFIX(T *PK_R acc, Py_ssize_t n, T d) {           \\
+        for (Py_ssize_t o = 0; o < n; ++o) acc[o] = acc[o] / d;                             \\
+    }                                                                                       \\
+    /* q[o] = g[o] / (hcount * wcount[o]) (or / d when wcount is NULL). */                  \\
+    static inline void pk_scaled_##SUFFIX(const T *PK_R g, Py_ssize_t n, T hcount,           \\
+                                         const T *PK_R wcount, T d, T *PK_R q) {            \\
+        if (wcount) { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / (hcount * wcount[o]); } \\
+        else { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / d; }                        \\
     }
     PK_DEFINE_ADD_TAP(float, f)
     PK_DEFINE_ADD_TAP(double, d)
 
     /* The transposed tap (backward): row[o*s + off] += q[o]. */
     #define PK_DEFINE_SCATTER_TAP(T, SUFFIX)                                                \\
-    static inline void pk_scatter_tap_##SUFFIX(T *row, Py_ssize_t s, Py_ssize_t off,         \\
-                                              Py_ssize_t lo, Py_ssize_t hi, const T *q) {   \\
+    static inline void pk_scatter_tap_s_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
+                                                Py_ssize_t lo, Py_ssize_t hi,               \\
+                                                const T *PK_R q) {                          \\
         for (Py_ssize_t o = lo; o < hi; ++o) row[o * s + off] = row[o * s + off] + q[o];    \\
+    }                                                                                       \\
+    static inline void pk_scatter_tap_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,    \\
+                                              Py_ssize_t lo, Py_ssize_t hi,                 \\
+                                              const T *PK_R q) {                            \\
+        if (s == 1) pk_scatter_tap_s_##SUFFIX(row, 1, off, lo, hi, q);                      \\
+        else if (s == 2) pk_scatter_tap_s_##SUFFIX(row, 2, off, lo, hi, q);                 \\
+        else pk_scatter_tap_s_##SUFFIX(row, s, off, lo, hi, q);                             \\
+    }                                                                                       \\
+    /* Non-overlapping windows of width k (stride k, no padding): row[o*k + j] = q[o] for   \\
+       every column o*k + j < L, and 0 in the columns no window covers. Writes the whole    \\
+       row once, so the backward needs no zero-fill pass. */                                \\
+    static inline void pk_expand_row_##SUFFIX(const T *PK_R q, Py_ssize_t n, Py_ssize_t k,   \\
+                                             Py_ssize_t L, T *PK_R row) {                   \\
+        Py_ssize_t full = (n * k <= L) ? n : L / k;                                         \\
+        if (k == 2) {                                                                       \\
+            for (Py_ssize_t o = 0; o < full; ++o) { row[2 * o] = q[o]; row[2 * o + 1] = q[o]; } \\
+        } else {                                                                            \\
+            for (Py_ssize_t o = 0; o < full; ++o)                                           \\
+                for (Py_ssize_t j = 0; j < k; ++j) row[o * k + j] = q[o];                   \\
+        }                                                                                   \\
+        Py_ssize_t c = full * k;                                                            \\
+        if (full < n) { for (; c < L; ++c) row[c] = q[full]; }   /* a partial last window */ \\
+        for (; c < L; ++c) row[c] = 0;                                                      \\
     }
     PK_DEFINE_SCATTER_TAP(float, f)
     PK_DEFINE_SCATTER_TAP(double, d)
@@ -68,17 +150,36 @@ cdef extern from *:
     }
     """
     void pk_max_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
-                      Py_ssize_t hi, float *m, int64_t *idx, int64_t base) noexcept nogil
+                      Py_ssize_t hi, float *m, int32_t *k, int32_t rel) noexcept nogil
     void pk_max_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
-                      Py_ssize_t hi, double *m, int64_t *idx, int64_t base) noexcept nogil
+                      Py_ssize_t hi, double *m, int32_t *k, int32_t rel) noexcept nogil
+    void pk_max_2x2_f(const float *r0, const float *r1, Py_ssize_t n_out, float *m,
+                      int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_max_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double *m,
+                      int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_finish_indices(const int32_t *k, Py_ssize_t n, int64_t base, Py_ssize_t s,
+                           int64_t *idx) noexcept nogil
     void pk_add_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, float *acc) noexcept nogil
     void pk_add_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, double *acc) noexcept nogil
+    void pk_divide_f(float *acc, Py_ssize_t n, float hcount, const float *wcount) noexcept nogil
+    void pk_divide_d(double *acc, Py_ssize_t n, double hcount,
+                     const double *wcount) noexcept nogil
+    void pk_divide_const_f(float *acc, Py_ssize_t n, float d) noexcept nogil
+    void pk_divide_const_d(double *acc, Py_ssize_t n, double d) noexcept nogil
+    void pk_scaled_f(const float *g, Py_ssize_t n, float hcount, const float *wcount,
+                     float d, float *q) noexcept nogil
+    void pk_scaled_d(const double *g, Py_ssize_t n, double hcount, const double *wcount,
+                     double d, double *q) noexcept nogil
     void pk_scatter_tap_f(float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                           Py_ssize_t hi, const float *q) noexcept nogil
     void pk_scatter_tap_d(double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                           Py_ssize_t hi, const double *q) noexcept nogil
+    void pk_expand_row_f(const float *q, Py_ssize_t n, Py_ssize_t k, Py_ssize_t L,
+                         float *row) noexcept nogil
+    void pk_expand_row_d(const double *q, Py_ssize_t n, Py_ssize_t k, Py_ssize_t L,
+                         double *row) noexcept nogil
     Py_ssize_t pk_first_out(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n_out) noexcept nogil
     Py_ssize_t pk_end_out(Py_ssize_t off, Py_ssize_t s, Py_ssize_t L,
                           Py_ssize_t n_out) noexcept nogil

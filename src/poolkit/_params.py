@@ -63,9 +63,7 @@ class Pool2dParams(NamedTuple):
 def output_size(L: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """DESIGN.md's output size along one axis (integer arithmetic, no floats)."""
     e = d * (k - 1) + 1
-    span = L + 2 * p - e
-    if span < 0:
-        return 0
+    span = L + 2 * p - e      # may be negative: then only ceil mode can give an output
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= L + p:
         out -= 1

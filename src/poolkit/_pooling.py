@@ -170,9 +170,11 @@ def max_pool2d(
         planes = as_planes(x)
         nt = resolve(n_threads, planes.size + values.size)
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = prm[:4]
-        _max_pool.max_pool2d_forward(
+        n_fail = _max_pool.max_pool2d_forward(
             planes, _planes_of(values), _planes_of(indices), kh, kw, sh, sw, ph, pw, dh, dw, nt
         )
+        if n_fail:
+            raise MemoryError("max_pool2d could not allocate its scratch row")
     else:
         resolve(n_threads)
     return (values, indices) if return_indices else values
@@ -296,8 +298,10 @@ def avg_pool2d(
         planes = as_planes(x)
         nt = resolve(n_threads, planes.size + result.size)
         (kh, kw), (sh, sw), (ph, pw) = prm[:3]
-        _avg_pool.avg_pool2d_forward(planes, _planes_of(result), kh, kw, sh, sw, ph, pw,
-                                     cip, dov, nt)
+        n_fail = _avg_pool.avg_pool2d_forward(planes, _planes_of(result), kh, kw, sh, sw,
+                                              ph, pw, cip, dov, nt)
+        if n_fail:
+            raise MemoryError("avg_pool2d could not allocate its scratch row")
     else:
         resolve(n_threads)
     return result

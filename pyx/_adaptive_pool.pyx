@@ -1,0 +1,166 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# (the same directives setup.py sets; repeated here so that a plain `cython -a` shows what the
+# build compiles. POOLKIT_CYTHON_DEBUG=1 builds strip this line to turn the checks back on.)
+"""Adaptive average and adaptive max pooling kernels, forward and backward.
+
+Layout handed in by the facade: ``(P, H, W)`` C-contiguous planes, ``P = N * C``; output sizes
+already validated (``1 <= OH, OW < 2**31``). Output ``(oh, ow)`` pools the window
+``[hs, he) x [ws, we)`` of PyTorch's rule, ``hs = floor(oh * H / OH)``,
+``he = ceil((oh + 1) * H / OH)`` (integer arithmetic, see _reduce_helpers.pxd), and likewise
+along W. Windows are never empty, may overlap by one position when the size does not divide,
+and repeat input positions when the output is larger than the input.
+
+Forward kernels run ``prange`` over ``(plane, output row)`` pairs: each output element has one
+writer and is computed the same way whatever the thread count. Backward kernels scatter into
+overlapping windows, so they run ``prange`` over planes: one writer per input-gradient plane.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.string cimport memset
+
+from _typedefs cimport floating, intp_t, index_t
+from _reduce_helpers cimport (
+    pk_sum_f, pk_sum_d, pk_row_max_f, pk_row_max_d, pk_adaptive_start, pk_adaptive_end,
+)
+
+
+def adaptive_avg_pool2d_forward(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W)
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
+    int n_threads,
+):
+    """Window means. Each window row is summed in double (pk_sum: in order for rows shorter than
+    16, lane-wise beyond), the rows added in order, divided by the window size in double, and
+    rounded once to the output dtype."""
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t t, p, oh, ow, ih, hs, he, ws, we
+        double s
+        const floating *xp
+
+    with nogil:
+        for t in prange(P * OH, schedule="static", num_threads=n_threads):
+            p = t // OH
+            oh = t - p * OH
+            xp = &x[p, 0, 0]
+            hs = pk_adaptive_start(oh, H, OH)
+            he = pk_adaptive_end(oh, H, OH)
+            for ow in range(OW):
+                ws = pk_adaptive_start(ow, W, OW)
+                we = pk_adaptive_end(ow, W, OW)
+                s = 0.0
+                for ih in range(hs, he):
+                    if floating is float:
+                        s = s + pk_sum_f(xp + ih * W + ws, we - ws)
+                    else:
+                        s = s + pk_sum_d(xp + ih * W + ws, we - ws)
+                out[p, oh, ow] = <floating> (s / <double> ((he - hs) * (we - ws)))
+
+
+def adaptive_avg_pool2d_backward(
+    const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
+    floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
+    int n_threads,
+):
+    """Spread ``grad_output / window size`` (divided in double, rounded once) over each window;
+    overlapping windows accumulate in the output dtype, in (oh, ow) order."""
+    cdef:
+        intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
+        intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
+        intp_t p, oh, ow, ih, iw, hs, he, ws, we
+        floating q
+        floating *gip
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            gip = &grad_input[p, 0, 0]
+            memset(gip, 0, H * W * sizeof(floating))
+            for oh in range(OH):
+                hs = pk_adaptive_start(oh, H, OH)
+                he = pk_adaptive_end(oh, H, OH)
+                for ih in range(hs, he):
+                    for ow in range(OW):
+                        ws = pk_adaptive_start(ow, W, OW)
+                        we = pk_adaptive_end(ow, W, OW)
+                        q = <floating> (<double> grad_output[p, oh, ow]
+                                        / <double> ((he - hs) * (we - ws)))
+                        for iw in range(ws, we):
+                            gip[ih * W + iw] = gip[ih * W + iw] + q
+
+
+def adaptive_max_pool2d_forward(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W)
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
+    index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW)  flat h * W + w of the winner
+    int n_threads,
+):
+    """Window maxima in row-major window order: ties keep the first position, the first NaN
+    wins, a window of -inf reports its first position."""
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t t, p, oh, ow, ih, hs, he, ws, we
+        floating m
+        index_t at
+        const floating *xp
+
+    with nogil:
+        for t in prange(P * OH, schedule="static", num_threads=n_threads):
+            p = t // OH
+            oh = t - p * OH
+            xp = &x[p, 0, 0]
+            hs = pk_adaptive_start(oh, H, OH)
+            he = pk_adaptive_end(oh, H, OH)
+            for ow in range(OW):
+                ws = pk_adaptive_start(ow, W, OW)
+                we = pk_adaptive_end(ow, W, OW)
+                m = -INFINITY
+                at = hs * W + ws
+                for ih in range(hs, he):
+                    if floating is float:
+                        pk_row_max_f(xp + ih * W, ws, we, &m, &at, ih * W)
+                    else:
+                        pk_row_max_d(xp + ih * W, ws, we, &m, &at, ih * W)
+                out[p, oh, ow] = m
+                indices[p, oh, ow] = at
+
+
+def adaptive_max_pool2d_backward(
+    const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
+    const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
+    floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
+    int n_threads,
+):
+    """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
+
+    Each plane's indices are checked against ``[0, H * W)`` before anything is added to that
+    plane; a plane with a bad index is left zeroed. Returns the number of such planes (the
+    facade raises when it is not 0).
+    """
+    cdef:
+        intp_t P = grad_input.shape[0]
+        intp_t HW = grad_input.shape[1] * grad_input.shape[2]
+        intp_t M = grad_output.shape[1] * grad_output.shape[2]
+        intp_t p, i, n_bad = 0
+        int bad
+        const floating *gp
+        const index_t *ip
+        floating *gip
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            gp = &grad_output[p, 0, 0]
+            ip = &indices[p, 0, 0]
+            gip = &grad_input[p, 0, 0]
+            memset(gip, 0, HW * sizeof(floating))
+            bad = 0
+            for i in range(M):
+                bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
+            if bad:
+                n_bad += 1
+            else:
+                for i in range(M):
+                    gip[ip[i]] = gip[ip[i]] + gp[i]
+    return n_bad

@@ -1,0 +1,149 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# (the same directives setup.py sets; repeated here so that a plain `cython -a` shows what the
+# build compiles. POOLKIT_CYTHON_DEBUG=1 builds strip this line to turn the checks back on.)
+"""Global average and global max pooling kernels, forward and backward.
+
+Layout handed in by the facade: ``(P, HW)`` C-contiguous flattened planes, ``P = N * C``,
+``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too.
+
+Work is cut into *chunks* of at most ``CHUNK`` consecutive elements of one plane, always at the
+same places (``k * CHUNK``), whatever the thread count. ``prange`` runs over the ``(plane,
+chunk)`` pairs, so a batch of few large planes still keeps every thread busy; each chunk
+writes its own partial result, and a second, cheap pass folds a plane's partials in chunk
+order. Every result is therefore a fixed function of the input: bitwise the same for any
+thread count.
+"""
+
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from _typedefs cimport floating, intp_t, index_t
+from _reduce_helpers cimport pk_sum_f, pk_sum_d, pk_argmax_f, pk_argmax_d
+
+# Elements per chunk: 16 KiB of float32, small enough that the argmax's second pass reads from
+# L1, large enough that the per-chunk bookkeeping is noise next to the data.
+cdef intp_t _CHUNK = 4096
+CHUNK = _CHUNK
+
+
+def n_chunks(intp_t hw):
+    """Number of chunks a plane of ``hw`` elements is cut into (the scratch size per plane)."""
+    return (hw + _CHUNK - 1) // _CHUNK
+
+
+def global_avg_pool2d_forward(
+    const floating[:, ::1] x not None,   # IN  (P, HW)
+    floating[::1] out not None,           # OUT (P,)
+    double[::1] partial not None,         # SCRATCH (P * n_chunks(HW),)
+    int n_threads,
+):
+    """``out[p] = sum(x[p]) / HW``, the sum taken in double (see _reduce_helpers.pxd)."""
+    cdef:
+        intp_t P = x.shape[0], HW = x.shape[1]
+        intp_t nch = (HW + _CHUNK - 1) // _CHUNK
+        intp_t t, p, k, lo, n
+        double s
+
+    with nogil:
+        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            p = t // nch
+            lo = (t - p * nch) * _CHUNK
+            n = min(_CHUNK, HW - lo)
+            if floating is float:
+                partial[t] = pk_sum_f(&x[p, lo], n)
+            else:
+                partial[t] = pk_sum_d(&x[p, lo], n)
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            s = 0.0
+            for k in range(nch):
+                s = s + partial[p * nch + k]
+            out[p] = <floating> (s / <double> HW)
+
+
+def global_avg_pool2d_backward(
+    const floating[::1] grad_output not None,   # IN  (P,)
+    floating[:, ::1] grad_input not None,        # OUT (P, HW)
+    int n_threads,
+):
+    """``grad_input[p, :] = grad_output[p] / HW`` (divided in double, rounded once)."""
+    cdef:
+        intp_t P = grad_input.shape[0], HW = grad_input.shape[1]
+        intp_t nch = (HW + _CHUNK - 1) // _CHUNK
+        intp_t t, p, i, lo, n
+        floating v
+        floating *gip
+
+    with nogil:
+        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            p = t // nch
+            lo = (t - p * nch) * _CHUNK
+            n = min(_CHUNK, HW - lo)
+            v = <floating> (<double> grad_output[p] / <double> HW)
+            gip = &grad_input[p, lo]
+            for i in range(n):
+                gip[i] = v
+
+
+def global_max_pool2d_forward(
+    const floating[:, ::1] x not None,   # IN  (P, HW)
+    floating[::1] out not None,           # OUT (P,)
+    index_t[::1] indices not None,        # OUT (P,)   flat h * W + w of the winner
+    floating[::1] part_v not None,        # SCRATCH (P * n_chunks(HW),)
+    index_t[::1] part_i not None,         # SCRATCH (P * n_chunks(HW),)
+    int n_threads,
+):
+    """Maximum of each plane and the position of its first occurrence (or of the first NaN)."""
+    cdef:
+        intp_t P = x.shape[0], HW = x.shape[1]
+        intp_t nch = (HW + _CHUNK - 1) // _CHUNK
+        intp_t t, p, k, lo, n, j
+        index_t at
+        floating v, w
+
+    with nogil:
+        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            p = t // nch
+            lo = (t - p * nch) * _CHUNK
+            n = min(_CHUNK, HW - lo)
+            if floating is float:
+                j = pk_argmax_f(&x[p, lo], n)
+            else:
+                j = pk_argmax_d(&x[p, lo], n)
+            part_i[t] = lo + j
+            part_v[t] = x[p, lo + j]
+        # Fold the chunks in order with the rule of the max kernels (a later chunk wins only
+        # when strictly greater, or when it brings the first NaN): the result is the first
+        # maximum, or the first NaN, of the whole plane.
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            v = part_v[p * nch]
+            at = part_i[p * nch]
+            for k in range(1, nch):
+                w = part_v[p * nch + k]
+                if w > v or (w != w and v == v):
+                    v = w
+                    at = part_i[p * nch + k]
+            out[p] = v
+            indices[p] = at
+
+
+def global_max_pool2d_backward(
+    const floating[::1] grad_output not None,   # IN  (P,)
+    const index_t[::1] indices not None,         # IN  (P,)   each in [0, HW): facade-checked
+    floating[:, ::1] grad_input not None,        # OUT (P, HW)
+    int n_threads,
+):
+    """Zero every plane, then put ``grad_output[p]`` at ``indices[p]``."""
+    cdef:
+        intp_t P = grad_input.shape[0], HW = grad_input.shape[1]
+        intp_t nch = (HW + _CHUNK - 1) // _CHUNK
+        intp_t t, p, lo, n, at
+
+    with nogil:
+        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            p = t // nch
+            lo = (t - p * nch) * _CHUNK
+            n = min(_CHUNK, HW - lo)
+            memset(&grad_input[p, lo], 0, n * sizeof(floating))
+            at = indices[p]
+            if lo <= at < lo + n:
+                grad_input[p, at] = grad_output[p]

@@ -1,0 +1,272 @@
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+# (the same directives setup.py sets; repeated here so that a plain `cython -a` shows what the
+# build compiles. POOLKIT_CYTHON_DEBUG=1 builds strip this line to turn the checks back on.)
+"""Stochastic pooling kernels (Zeiler & Fergus, ICLR 2013).
+
+Layout handed in by the facade: ``(P, H, W)`` C-contiguous planes, ``P = N * C``; every
+parameter validated there, every window holds at least one input position (no dilation).
+
+* Training forward: in each window, with ``S`` the sum of its input values, the output is the
+  value ``a_i`` at the first position ``i`` (row-major window order) whose running sum exceeds
+  ``u * S``, where ``u`` in ``[0, 1)`` is the output element's uniform; ``i`` is the last
+  positive position when rounding leaves every running sum ``<= u * S``. Running sums are
+  taken in the input's dtype, in row-major window order, from 0 -- exactly as
+  ``poolkit.reference`` does, so the choices agree bit for bit. A window whose sum is 0
+  outputs 0 and records its first input position. Its backward is max pooling's scatter
+  through the indices (``_max_pool.max_pool2d_backward``).
+* Inference forward: ``sum(a^2) / sum(a)``, both sums in double for either dtype (no overflow
+  of ``a^2`` for float32), 0 for a zero-sum window. Backward:
+  ``grad_input[j] += g * (2 a_j - y) / S`` with ``y = sum(a^2) / S`` (the same quantity as
+  ``(2 a_j S - sum(a^2)) / S^2``), in double, rounded to the dtype once per contribution;
+  a zero-sum window passes gradient 0.
+
+Every kernel first checks its whole plane for negative, NaN or infinite values (one
+branch-free pass over data that is about to be read anyway); a plane holding one is skipped
+and counted, and the facade raises ``ValueError`` naming the first bad value. Kernels never
+raise.
+
+Each plane is read and written by one thread only (``prange`` over planes), and the uniform of
+an output comes from a counter-based stream indexed by the output's global position (see
+``_stochastic_helpers.pxd``), so results do not depend on the thread count.
+"""
+
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+from _typedefs cimport floating, intp_t, index_t
+from _pool_helpers cimport pk_add_tap_f, pk_add_tap_d, pk_first_out, pk_end_out
+from _stochastic_helpers cimport (
+    pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
+    pk_scale_row_f, pk_scale_row_d, pk_pick_tap_f, pk_pick_tap_d,
+)
+
+
+cdef inline bint _plane_valid(const floating *xp, intp_t n) noexcept nogil:
+    if floating is float:
+        return pk_all_valid_f(xp, n)
+    else:
+        return pk_all_valid_d(xp, n)
+
+
+cdef inline void _sample_row(
+    const floating *xp, intp_t H, intp_t W, intp_t oh, intp_t OW,
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
+    floating *t,        # IN: the row's uniforms; scratch: their thresholds u * S
+    floating *cs,       # scratch: window sums, then running sums
+    floating *vrow,     # OUT (OW,) sampled values
+    index_t *irow,      # OUT (OW,) sampled positions h * W + w
+) noexcept nogil:
+    """Sample one output row: sums, thresholds, then a select pass over the same taps."""
+    cdef intp_t hs = oh * sh - ph
+    cdef intp_t h0 = max(hs, 0), h1 = min(hs + kh, H)
+    cdef intp_t ih, j, ow, off, lo, hi
+    # Pass 1: window sums, tap by tap in row-major window order (padded taps are skipped).
+    memset(cs, 0, OW * sizeof(floating))
+    for ih in range(h0, h1):
+        for j in range(kw):
+            off = j - pw
+            lo = pk_first_out(off, sw, OW)
+            hi = pk_end_out(off, sw, W, OW)
+            if floating is float:
+                pk_add_tap_f(xp + ih * W, sw, off, lo, hi, cs)
+            else:
+                pk_add_tap_d(xp + ih * W, sw, off, lo, hi, cs)
+    if floating is float:
+        pk_scale_row_f(t, cs, OW)
+    else:
+        pk_scale_row_d(t, cs, OW)
+    # Pass 2: the same taps in the same order rebuild the running sums and select.
+    for ow in range(OW):
+        cs[ow] = 0
+        vrow[ow] = 0
+        irow[ow] = h0 * W + max(ow * sw - pw, 0)   # what a zero-sum window records
+    for ih in range(h0, h1):
+        for j in range(kw):
+            off = j - pw
+            lo = pk_first_out(off, sw, OW)
+            hi = pk_end_out(off, sw, W, OW)
+            if floating is float:
+                pk_pick_tap_f(xp + ih * W, sw, off, lo, hi, t, cs, vrow, irow, ih * W + off)
+            else:
+                pk_pick_tap_d(xp + ih * W, sw, off, lo, hi, t, cs, vrow, irow, ih * W + off)
+
+
+def stochastic_pool2d_train(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W), finite and >= 0
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW) sampled values
+    index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW) sampled positions
+    uint64_t key,
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
+):
+    """Training forward with the counter-based stream: output ``g`` (flat in ``(P, OH, OW)``)
+    draws its uniform from the ``(g + 1)``-th SplitMix64 output for ``key``.
+
+    Returns the number of planes skipped for holding a negative, NaN or infinite value, or -1
+    when scratch memory could not be allocated (the facade raises).
+    """
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t p, oh, n_bad = 0, n_fail = 0
+        const floating *xp
+        floating *work = NULL
+
+    with nogil, parallel(num_threads=n_threads):
+        # Per-thread scratch: the row's uniforms/thresholds, then its running sums.
+        work = <floating *> malloc(2 * max(OW, 1) * sizeof(floating))
+        for p in prange(P, schedule="static"):
+            xp = &x[p, 0, 0]
+            if work == NULL:
+                n_fail += 1
+                continue
+            if not _plane_valid(xp, H * W):
+                n_bad += 1
+                continue
+            for oh in range(OH):
+                if floating is float:
+                    pk_uniform_row_f(key, <uint64_t> ((p * OH + oh) * OW), OW, work)
+                else:
+                    pk_uniform_row_d(key, <uint64_t> ((p * OH + oh) * OW), OW, work)
+                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, work, work + OW,
+                            &out[p, oh, 0], &indices[p, oh, 0])
+        free(work)
+    return -1 if n_fail else n_bad
+
+
+def stochastic_pool2d_train_uniforms(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W), finite and >= 0
+    const floating[:, :, ::1] u not None,   # IN  (P, OH, OW) uniforms in [0, 1)
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW) sampled values
+    index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW) sampled positions
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
+):
+    """Training forward with uniforms drawn by the caller (the variant the counter-based stream
+    is measured against in ``benchmarks/bench_stochastic.py``; the facade does not use it).
+
+    Returns as :func:`stochastic_pool2d_train`.
+    """
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t p, oh, n_bad = 0, n_fail = 0
+        const floating *xp
+        floating *work = NULL
+
+    with nogil, parallel(num_threads=n_threads):
+        work = <floating *> malloc(2 * max(OW, 1) * sizeof(floating))
+        for p in prange(P, schedule="static"):
+            xp = &x[p, 0, 0]
+            if work == NULL:
+                n_fail += 1
+                continue
+            if not _plane_valid(xp, H * W):
+                n_bad += 1
+                continue
+            for oh in range(OH):
+                memcpy(work, &u[p, oh, 0], OW * sizeof(floating))
+                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, work, work + OW,
+                            &out[p, oh, 0], &indices[p, oh, 0])
+        free(work)
+    return -1 if n_fail else n_bad
+
+
+def stochastic_pool2d_infer(
+    const floating[:, :, ::1] x not None,   # IN  (P, H, W), finite and >= 0
+    floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
+):
+    """Inference forward: ``sum(a^2) / sum(a)`` per window (sums in double), 0 for sum 0.
+
+    Returns the number of planes skipped for holding a negative, NaN or infinite value.
+    """
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = out.shape[1], OW = out.shape[2]
+        intp_t p, oh, ow, ih, iw, hs, ws, h0, h1, w0, w1, n_bad = 0
+        double a, s, q
+        const floating *xp
+        floating *orow
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            xp = &x[p, 0, 0]
+            if not _plane_valid(xp, H * W):
+                n_bad += 1
+                continue
+            for oh in range(OH):
+                orow = &out[p, oh, 0]
+                hs = oh * sh - ph
+                h0 = max(hs, 0)
+                h1 = min(hs + kh, H)
+                for ow in range(OW):
+                    ws = ow * sw - pw
+                    w0 = max(ws, 0)
+                    w1 = min(ws + kw, W)
+                    s = 0.0
+                    q = 0.0
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            a = xp[ih * W + iw]
+                            s = s + a
+                            q = q + a * a
+                    orow[ow] = <floating> (q / s) if s > 0.0 else 0
+    return n_bad
+
+
+def stochastic_pool2d_infer_backward(
+    const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
+    const floating[:, :, ::1] x not None,            # IN  (P, H, W), finite and >= 0
+    floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
+):
+    """Gradient of the inference forward: ``grad_input[j] += g * (2 a_j - y) / S`` over each
+    window (``S = sum(a)``, ``y = sum(a^2) / S``, all in double); nothing for a zero-sum
+    window. Overlapping windows accumulate, outputs in row-major order, taps in row-major
+    window order.
+
+    Returns the number of planes skipped (left zeroed) for holding a negative, NaN or infinite
+    value of ``x``.
+    """
+    cdef:
+        intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+        intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
+        intp_t p, oh, ow, ih, iw, hs, ws, h0, h1, w0, w1, n_bad = 0
+        double a, s, q, y, r
+        const floating *xp
+        const floating *grow
+        floating *gip
+
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=n_threads):
+            xp = &x[p, 0, 0]
+            gip = &grad_input[p, 0, 0]
+            memset(gip, 0, H * W * sizeof(floating))
+            if not _plane_valid(xp, H * W):
+                n_bad += 1
+                continue
+            for oh in range(OH):
+                grow = &grad_output[p, oh, 0]
+                hs = oh * sh - ph
+                h0 = max(hs, 0)
+                h1 = min(hs + kh, H)
+                for ow in range(OW):
+                    ws = ow * sw - pw
+                    w0 = max(ws, 0)
+                    w1 = min(ws + kw, W)
+                    s = 0.0
+                    q = 0.0
+                    for ih in range(h0, h1):
+                        for iw in range(w0, w1):
+                            a = xp[ih * W + iw]
+                            s = s + a
+                            q = q + a * a
+                    if s > 0.0:
+                        y = q / s
+                        r = grow[ow] / s
+                        for ih in range(h0, h1):
+                            for iw in range(w0, w1):
+                                gip[ih * W + iw] = gip[ih * W + iw] + <floating> (
+                                    r * (2.0 * xp[ih * W + iw] - y))
+    return n_bad
