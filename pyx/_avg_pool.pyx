@@ -55,7 +55,7 @@ def avg_pool2d_forward(
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, j, ih, off, lo, hi, first, last, hcount, n_fail = 0
+        intp_t p, oh, j, ih, off, lo, hi, hs, he, first, last, hcount, n_fail = 0
         const floating *xp
         floating *orow
         floating *wcount = NULL
@@ -72,7 +72,13 @@ def avg_pool2d_forward(
             xp = &x[p, 0, 0]
             for oh in range(OH):
                 orow = &out[p, oh, 0]
-                _window(oh, H, kh, sh, ph, count_include_pad, &first, &last, &hcount)
+                # (written out here, not through _window's pointers: variables a prange body
+                # only writes through a pointer would be shared between threads)
+                hs = oh * sh - ph
+                he = min(hs + kh, H + ph)
+                first = max(hs, 0)
+                last = min(he, H)
+                hcount = (he - hs) if count_include_pad else (last - first)
                 memset(orow, 0, OW * sizeof(floating))
                 # Taps in row-major window order: each sum is taken in the reference's order.
                 for ih in range(first, last):
@@ -113,7 +119,7 @@ def avg_pool2d_backward(
     cdef:
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
         intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
-        intp_t p, oh, j, ih, off, lo, hi, first, last, hcount, n_fail = 0
+        intp_t p, oh, j, ih, off, lo, hi, hs, he, first, last, hcount, n_fail = 0
         bint tiled = sh == kh and sw == kw and ph == 0 and pw == 0
         const floating *grow
         floating *gip
@@ -135,7 +141,13 @@ def avg_pool2d_backward(
                 memset(gip, 0, H * W * sizeof(floating))
             for oh in range(OH):
                 grow = &grad_output[p, oh, 0]
-                _window(oh, H, kh, sh, ph, count_include_pad, &first, &last, &hcount)
+                # (written out here, not through _window's pointers: variables a prange body
+                # only writes through a pointer would be shared between threads)
+                hs = oh * sh - ph
+                he = min(hs + kh, H + ph)
+                first = max(hs, 0)
+                last = min(he, H)
+                hcount = (he - hs) if count_include_pad else (last - first)
                 if floating is float:
                     pk_scaled_f(grow, OW, <float> hcount, NULL if divisor_override else wcount,
                                 <float> divisor_override, q)

@@ -140,7 +140,9 @@ class MaxPool2d(Layer):
     def _backward(self, grad_output, cache):
         indices, input_shape = cache
         self._check_grad_shape("MaxPool2d", grad_output, indices.shape)
-        return max_pool2d_backward(grad_output, indices, input_shape, n_threads=self.n_threads)
+        # The indices are the layer's own, made by its forward: no need to check them again.
+        return max_pool2d_backward(grad_output, indices, input_shape, n_threads=self.n_threads,
+                                   _trusted_indices=True)
 
 
 class AvgPool2d(Layer):

@@ -180,7 +180,8 @@ def max_pool2d(
     return (values, indices) if return_indices else values
 
 
-def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None):
+def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None,
+                        _trusted_indices=False):
     """Gradient of :func:`max_pool2d`: route each output gradient to its argmax.
 
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``; overlapping
@@ -206,8 +207,8 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_thread
     Raises
     ------
     ValueError
-        For an index outside ``[0, H * W)`` (checked plane by plane before that plane is
-        written), or shapes that disagree.
+        For an index outside ``[0, H * W)`` (all are checked before anything is written), or
+        shapes that disagree.
 
     Examples
     --------
@@ -225,7 +226,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_thread
         gp = as_planes(g)
         nt = resolve(n_threads, gp.size + grad_input.size)
         n_bad = _max_pool.max_pool2d_backward(
-            gp, _planes_of(idx), _planes_of(grad_input), nt
+            gp, _planes_of(idx), _planes_of(grad_input), not _trusted_indices, nt
         )
         if n_bad:
             raise_bad_indices(idx, shape[-2] * shape[-1])
