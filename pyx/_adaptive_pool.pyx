@@ -131,13 +131,13 @@ def adaptive_max_pool2d_backward(
     const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
     const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
     floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
-    int n_threads,
+    bint check_indices, int n_threads,
 ):
     """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
 
-    Each plane's indices are checked against ``[0, H * W)`` before anything is added to that
-    plane; a plane with a bad index is left zeroed. Returns the number of such planes (the
-    facade raises when it is not 0).
+    With ``check_indices`` every index is first checked against ``[0, H * W)`` (one parallel
+    pass); if any is outside, nothing is written and the number of planes holding a bad index
+    is returned (the facade raises). Indices made by poolkit's own forward skip the check.
     """
     cdef:
         intp_t P = grad_input.shape[0]
@@ -150,17 +150,20 @@ def adaptive_max_pool2d_backward(
         floating *gip
 
     with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
-            gp = &grad_output[p, 0, 0]
-            ip = &indices[p, 0, 0]
-            gip = &grad_input[p, 0, 0]
-            memset(gip, 0, HW * sizeof(floating))
-            bad = 0
-            for i in range(M):
-                bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
-            if bad:
-                n_bad += 1
-            else:
+        if check_indices:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                ip = &indices[p, 0, 0]
+                bad = 0
+                for i in range(M):
+                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
+                if bad:
+                    n_bad += 1
+        if n_bad == 0:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                gp = &grad_output[p, 0, 0]
+                ip = &indices[p, 0, 0]
+                gip = &grad_input[p, 0, 0]
+                memset(gip, 0, HW * sizeof(floating))
                 for i in range(M):
                     gip[ip[i]] = gip[ip[i]] + gp[i]
     return n_bad

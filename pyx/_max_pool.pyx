@@ -21,6 +21,7 @@ from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
 from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
+    pk_max_vtap_f, pk_max_vtap_d, pk_max_2x2_v_f, pk_max_2x2_v_d,
     pk_first_out, pk_end_out, pk_first_inside,
 )
 
@@ -50,14 +51,42 @@ cdef inline void _max_window_scalar(
     idx[0] = best
 
 
+cdef inline void _max_row_values(
+    const floating *xp, intp_t H, intp_t W, floating *mrow, intp_t OW, intp_t hs,
+    intp_t kh, intp_t kw, intp_t sw, intp_t pw, intp_t dh, intp_t dw, bint fused_2x2,
+) noexcept nogil:
+    """One output row of max values, without the argmax bookkeeping."""
+    cdef intp_t ow, i, j, ih, off
+    if fused_2x2:
+        if floating is float:
+            pk_max_2x2_v_f(xp + hs * W, xp + (hs + 1) * W, OW, mrow)
+        else:
+            pk_max_2x2_v_d(xp + hs * W, xp + (hs + 1) * W, OW, mrow)
+        return
+    for ow in range(OW):
+        mrow[ow] = -INFINITY
+    for i in range(kh):
+        ih = hs + i * dh
+        if ih < 0 or ih >= H:
+            continue
+        for j in range(kw):
+            off = j * dw - pw
+            if floating is float:
+                pk_max_vtap_f(xp + ih * W, sw, off, pk_first_out(off, sw, OW),
+                              pk_end_out(off, sw, W, OW), mrow)
+            else:
+                pk_max_vtap_d(xp + ih * W, sw, off, pk_first_out(off, sw, OW),
+                              pk_end_out(off, sw, W, OW), mrow)
+
+
 def max_pool2d_forward(
     const floating[:, :, ::1] x not None,   # IN  (P, H, W)
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
-    index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW)
+    index_t[:, :, ::1] indices,              # OUT (P, OH, OW), or None: values only
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     intp_t dh, intp_t dw, int n_threads,
 ):
-    """Max pooling forward. Returns the number of planes skipped for want of scratch memory
+    """Max pooling forward, with the argmax when ``indices`` is not None. Returns the number of planes skipped for want of scratch memory
     (the facade raises MemoryError when it is not 0)."""
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
@@ -65,8 +94,9 @@ def max_pool2d_forward(
         intp_t p, oh, ow, i, j, hs, ws, ih, off, lo, hi, h0, n_fail = 0
         const floating *xp
         floating *mrow
-        index_t *irow
+        index_t *irow = NULL
         int32_t *krow = NULL
+        bint with_indices = indices is not None
         # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
@@ -85,8 +115,11 @@ def max_pool2d_forward(
             xp = &x[p, 0, 0]
             for oh in range(OH):
                 mrow = &out[p, oh, 0]
-                irow = &indices[p, oh, 0]
                 hs = oh * sh - ph
+                if not with_indices:
+                    _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2)
+                    continue
+                irow = &indices[p, oh, 0]
                 if fused_2x2:
                     if floating is float:
                         pk_max_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,

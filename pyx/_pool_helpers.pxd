@@ -60,6 +60,33 @@ cdef extern from *:
             m[o] = mv;                                                                      \\
             idx[o] = b0 + 2 * o + k;                                                        \\
         }                                                                                   \\
+    }                                                                                       \\
+    /* The same two loops for values only (max_pool2d without return_indices). */          \\
+    static inline void pk_max_vtap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s,               \\
+                                             Py_ssize_t off, Py_ssize_t lo, Py_ssize_t hi,  \\
+                                             T *PK_R m) {                                   \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const T v = row[o * s + off];                                                   \\
+            const T cur = m[o];                                                             \\
+            m[o] = PK_TAKES(v, cur) ? v : cur;                                              \\
+        }                                                                                   \\
+    }                                                                                       \\
+    static inline void pk_max_vtap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off, \\
+                                           Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {       \\
+        if (s == 1) pk_max_vtap_s_##SUFFIX(row, 1, off, lo, hi, m);                         \\
+        else if (s == 2) pk_max_vtap_s_##SUFFIX(row, 2, off, lo, hi, m);                    \\
+        else pk_max_vtap_s_##SUFFIX(row, s, off, lo, hi, m);                                \\
+    }                                                                                       \\
+    static inline void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
+                                            Py_ssize_t n_out, T *PK_R m) {                  \\
+        for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
+            const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
+            T mv = a;                                                                       \\
+            mv = PK_TAKES(b, mv) ? b : mv;                                                  \\
+            mv = PK_TAKES(c, mv) ? c : mv;                                                  \\
+            mv = PK_TAKES(d, mv) ? d : mv;                                                  \\
+            m[o] = mv;                                                                      \\
+        }                                                                                   \\
     }
     PK_DEFINE_MAX_TAP(float, f)
     PK_DEFINE_MAX_TAP(double, d)
@@ -157,6 +184,14 @@ cdef extern from *:
                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     void pk_max_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double *m,
                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_max_vtap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
+                       Py_ssize_t hi, float *m) noexcept nogil
+    void pk_max_vtap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
+                       Py_ssize_t hi, double *m) noexcept nogil
+    void pk_max_2x2_v_f(const float *r0, const float *r1, Py_ssize_t n_out,
+                        float *m) noexcept nogil
+    void pk_max_2x2_v_d(const double *r0, const double *r1, Py_ssize_t n_out,
+                        double *m) noexcept nogil
     void pk_finish_indices(const int32_t *k, Py_ssize_t n, int64_t base, Py_ssize_t s,
                            int64_t *idx) noexcept nogil
     void pk_add_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,

@@ -1,15 +1,18 @@
 # C helpers for the whole-plane and adaptive-window reductions (global, adaptive pooling).
 #
 # Written in C for the same reason as _pool_helpers.pxd: gcc vectorises these loops only when
-# they are plain C with branch-free selects (and -fno-trapping-math). One copy per dtype: `_f`
-# for float, `_d` for double.
+# they are plain C with branch-free selects (and -fno-trapping-math); the argmax reduction is
+# written with GNU vector extensions because gcc does not vectorise it by itself, with a scalar
+# fallback for compilers without them. On x86-64 glibc Linux, gcc also builds AVX2 copies of
+# the two whole-run helpers, picked at load time (`target_clones`; wheels stay portable). One
+# copy per dtype: `_f` for float, `_d` for double.
 #
 # Summation. `pk_sum_*` adds a run of values in double with PK_LANES independent accumulators
 # (lane l takes elements l, l + 16, l + 32, ...), folds the lanes pairwise (8 + 8, 4 + 4, ...)
 # and adds the tail (the last n % 16 elements) in order. The order depends only on n, never on
 # threads or alignment, so results are reproducible bit for bit. The lanes are what lets the
 # loop run at memory speed: one double accumulator is bound by the 4-cycle latency of an add,
-# about 3x slower than the memory on this machine. Accumulating float32 in double keeps the
+# slower than memory on this machine (see benchmarks/bench_global.py). Accumulating float32 in double keeps the
 # relative error of a 224 x 224 plane's sum near 1e-16 (plus one float32 rounding at the end).
 #
 # Argmax. `pk_argmax_*` returns the position of the first maximum of a run, or of its first NaN
@@ -24,12 +27,28 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <stddef.h>
+    #include <string.h>
     #include <math.h>
 
     #define PK_LANES 16
 
+    /* gcc on x86-64 glibc Linux: compile the two whole-run helpers twice, for AVX2 and for
+       the portable baseline, and pick one at load time (an ifunc), so wheels stay portable
+       and AVX2 machines convert and add four float32 per instruction instead of two. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+    #define PK_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define PK_CLONES
+    #endif
+    /* Not every module that cimports this file uses every helper. */
+    #if defined(__GNUC__)
+    #define PK_MAYBE_UNUSED __attribute__((unused))
+    #else
+    #define PK_MAYBE_UNUSED
+    #endif
+
     #define PK_DEFINE_SUM(T, SUFFIX)                                                        \\
-    static inline double pk_sum_##SUFFIX(const T *x, Py_ssize_t n) {                         \\
+    static PK_CLONES PK_MAYBE_UNUSED double pk_sum_##SUFFIX(const T *x, Py_ssize_t n) {                      \\
         double acc[PK_LANES];                                                               \\
         for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;                                    \\
         Py_ssize_t i = 0;                                                                   \\
@@ -44,50 +63,80 @@ cdef extern from *:
     PK_DEFINE_SUM(float, f)
     PK_DEFINE_SUM(double, d)
 
-    #define PK_DEFINE_ARGMAX(T, SUFFIX)                                                     \\
-    static inline Py_ssize_t pk_argmax_##SUFFIX(const T *x, Py_ssize_t n) {                  \\
-        T m[PK_LANES];                                                                      \\
-        for (int l = 0; l < PK_LANES; ++l) m[l] = -INFINITY;                                \\
+    #if defined(__GNUC__)
+    /* GNU vector extensions (gcc and clang; SSE2 on x86-64, NEON on arm64): gcc does not
+       vectorise a compare-and-select reduction by itself. 16-byte vectors, four per step. */
+    typedef float pk_vf __attribute__((vector_size(16)));
+    typedef int32_t pk_mf __attribute__((vector_size(16)));
+    typedef double pk_vd __attribute__((vector_size(16)));
+    typedef int64_t pk_md __attribute__((vector_size(16)));
+    #define PK_SEL(g, a, b, VT, MT) ((VT) (((g) & (MT) (a)) | (~(g) & (MT) (b))))
+
+    #define PK_DEFINE_ARGMAX(T, SUFFIX, VT, MT)                                             \\
+    static PK_CLONES PK_MAYBE_UNUSED Py_ssize_t pk_argmax_##SUFFIX(const T *x, Py_ssize_t n) {               \\
+        enum { VL = 16 / sizeof(T), STEP = 4 * VL };                                        \\
+        VT m0, m1, m2, m3, v0, v1, v2, v3, vb;                                              \\
+        MT nan, g0, g1, g2, g3;                                                             \\
+        for (int k = 0; k < VL; ++k) {                                                      \\
+            m0[k] = m1[k] = m2[k] = m3[k] = -INFINITY;                                      \\
+            nan[k] = 0;                                                                     \\
+        }                                                                                   \\
+        /* Pass 1: lane-wise max of the non-NaN values, and whether a NaN occurs. */        \\
         Py_ssize_t i = 0;                                                                   \\
-        /* Lane-wise max; a NaN enters a lane and stays (v > NaN is false). */              \\
-        for (; i + PK_LANES <= n; i += PK_LANES)                                            \\
-            for (int l = 0; l < PK_LANES; ++l) {                                            \\
-                const T v = x[i + l];                                                       \\
-                m[l] = ((v > m[l]) | (v != v)) ? v : m[l];                                  \\
-            }                                                                               \\
+        for (; i + STEP <= n; i += STEP) {                                                  \\
+            memcpy(&v0, x + i, 16); memcpy(&v1, x + i + VL, 16);                            \\
+            memcpy(&v2, x + i + 2 * VL, 16); memcpy(&v3, x + i + 3 * VL, 16);               \\
+            g0 = v0 > m0; g1 = v1 > m1; g2 = v2 > m2; g3 = v3 > m3;                         \\
+            m0 = PK_SEL(g0, v0, m0, VT, MT); m1 = PK_SEL(g1, v1, m1, VT, MT);               \\
+            m2 = PK_SEL(g2, v2, m2, VT, MT); m3 = PK_SEL(g3, v3, m3, VT, MT);               \\
+            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                       \\
+        }                                                                                   \\
         T best = -INFINITY;                                                                 \\
-        int nan = 0;                                                                        \\
-        for (int l = 0; l < PK_LANES; ++l) {                                                \\
-            nan |= m[l] != m[l];                                                            \\
-            best = m[l] > best ? m[l] : best;                                               \\
+        int any_nan = 0;                                                                    \\
+        for (int k = 0; k < VL; ++k) {                                                      \\
+            any_nan |= nan[k] != 0;                                                         \\
+            best = m0[k] > best ? m0[k] : best; best = m1[k] > best ? m1[k] : best;         \\
+            best = m2[k] > best ? m2[k] : best; best = m3[k] > best ? m3[k] : best;         \\
         }                                                                                   \\
         for (; i < n; ++i) {                                                                \\
             const T v = x[i];                                                               \\
-            nan |= v != v;                                                                  \\
+            any_nan |= v != v;                                                              \\
             best = v > best ? v : best;                                                     \\
         }                                                                                   \\
-        /* First position holding the maximum (every value is <= best, so == finds the    \\
-           first tie; an all -inf run finds position 0), or the first NaN. */              \\
+        /* Pass 2: the first position holding the maximum (every value is <= best, so ==  \\
+           finds the first tie; a run of -inf finds position 0), or the first NaN. */      \\
         Py_ssize_t b = 0;                                                                   \\
-        if (nan) {                                                                          \\
-            for (; b + PK_LANES <= n; b += PK_LANES) {                                      \\
-                int hit = 0;                                                                \\
-                for (int l = 0; l < PK_LANES; ++l) hit |= x[b + l] != x[b + l];             \\
-                if (hit) break;                                                             \\
-            }                                                                               \\
-            for (; b < n; ++b) if (x[b] != x[b]) return b;                                  \\
-        } else {                                                                            \\
-            for (; b + PK_LANES <= n; b += PK_LANES) {                                      \\
-                int hit = 0;                                                                \\
-                for (int l = 0; l < PK_LANES; ++l) hit |= x[b + l] == best;                 \\
-                if (hit) break;                                                             \\
-            }                                                                               \\
-            for (; b < n; ++b) if (x[b] == best) return b;                                  \\
+        for (int k = 0; k < VL; ++k) vb[k] = best;                                          \\
+        for (; b + STEP <= n; b += STEP) {                                                  \\
+            memcpy(&v0, x + b, 16); memcpy(&v1, x + b + VL, 16);                            \\
+            memcpy(&v2, x + b + 2 * VL, 16); memcpy(&v3, x + b + 3 * VL, 16);               \\
+            if (any_nan) g0 = (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);            \\
+            else g0 = (v0 == vb) | (v1 == vb) | (v2 == vb) | (v3 == vb);                    \\
+            int hit = 0;                                                                    \\
+            for (int k = 0; k < VL; ++k) hit |= g0[k] != 0;                                 \\
+            if (hit) break;                                                                 \\
         }                                                                                   \\
+        if (any_nan) { for (; b < n; ++b) if (x[b] != x[b]) return b; }                     \\
+        else { for (; b < n; ++b) if (x[b] == best) return b; }                             \\
         return 0; /* not reached for n >= 1 */                                              \\
+    }
+    PK_DEFINE_ARGMAX(float, f, pk_vf, pk_mf)
+    PK_DEFINE_ARGMAX(double, d, pk_vd, pk_md)
+
+    #else  /* no vector extensions (MSVC): one plain pass with the max kernels' rule */
+    #define PK_DEFINE_ARGMAX(T, SUFFIX)                                                     \\
+    static PK_MAYBE_UNUSED Py_ssize_t pk_argmax_##SUFFIX(const T *x, Py_ssize_t n) {                         \\
+        T cur = x[0];                                                                       \\
+        Py_ssize_t at = 0;                                                                  \\
+        for (Py_ssize_t i = 1; i < n; ++i) {                                                \\
+            const T v = x[i];                                                               \\
+            if ((v > cur) || (v != v && cur == cur)) { cur = v; at = i; }                   \\
+        }                                                                                   \\
+        return at;                                                                          \\
     }
     PK_DEFINE_ARGMAX(float, f)
     PK_DEFINE_ARGMAX(double, d)
+    #endif
 
     /* Max over one row segment [lo, hi) of an adaptive window, in order, with the rule of
        the max kernels: take v when it beats m, or when it is the first NaN. */

@@ -31,38 +31,41 @@ an output comes from a counter-based stream indexed by the output's global posit
 """
 
 from cython.parallel cimport prange, parallel
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from _pool_helpers cimport pk_add_tap_f, pk_add_tap_d, pk_first_out, pk_end_out
+from _pool_helpers cimport pk_first_out, pk_end_out
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
-    pk_scale_row_f, pk_scale_row_d, pk_pick_tap_f, pk_pick_tap_d,
+    pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
+    pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d,
 )
 
 
-cdef inline bint _plane_valid(const floating *xp, intp_t n) noexcept nogil:
+cdef inline bint _all_valid(const floating *xp, intp_t s, intp_t n) noexcept nogil:
+    """Whether the n values xp[0], xp[s], ... are finite and >= 0."""
     if floating is float:
-        return pk_all_valid_f(xp, n)
+        return pk_all_valid_f(xp, s, n)
     else:
-        return pk_all_valid_d(xp, n)
+        return pk_all_valid_d(xp, s, n)
 
 
 cdef inline void _sample_row(
     const floating *xp, intp_t H, intp_t W, intp_t oh, intp_t OW,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    floating *t,        # IN: the row's uniforms; scratch: their thresholds u * S
-    floating *cs,       # scratch: window sums, then running sums
+    const floating *u,  # IN  (OW,) the row's uniforms
+    floating *t,        # scratch (OW,): thresholds u * S
+    floating *cs,       # scratch (OW,): window sums, then running sums
     floating *vrow,     # OUT (OW,) sampled values
     index_t *irow,      # OUT (OW,) sampled positions h * W + w
 ) noexcept nogil:
-    """Sample one output row: sums, thresholds, then a select pass over the same taps."""
+    """Sample one output row, any window: sums, thresholds, then a select pass over the same
+    taps in the same (row-major window) order. Padded taps are skipped."""
     cdef intp_t hs = oh * sh - ph
     cdef intp_t h0 = max(hs, 0), h1 = min(hs + kh, H)
     cdef intp_t ih, j, ow, off, lo, hi
-    # Pass 1: window sums, tap by tap in row-major window order (padded taps are skipped).
     memset(cs, 0, OW * sizeof(floating))
     for ih in range(h0, h1):
         for j in range(kw):
@@ -70,14 +73,13 @@ cdef inline void _sample_row(
             lo = pk_first_out(off, sw, OW)
             hi = pk_end_out(off, sw, W, OW)
             if floating is float:
-                pk_add_tap_f(xp + ih * W, sw, off, lo, hi, cs)
+                pk_sum_tap_f(xp + ih * W, sw, off, lo, hi, cs)
             else:
-                pk_add_tap_d(xp + ih * W, sw, off, lo, hi, cs)
+                pk_sum_tap_d(xp + ih * W, sw, off, lo, hi, cs)
     if floating is float:
-        pk_scale_row_f(t, cs, OW)
+        pk_thresholds_f(u, cs, OW, t)
     else:
-        pk_scale_row_d(t, cs, OW)
-    # Pass 2: the same taps in the same order rebuild the running sums and select.
+        pk_thresholds_d(u, cs, OW, t)
     for ow in range(OW):
         cs[ow] = 0
         vrow[ow] = 0
@@ -93,6 +95,55 @@ cdef inline void _sample_row(
                 pk_pick_tap_d(xp + ih * W, sw, off, lo, hi, t, cs, vrow, irow, ih * W + off)
 
 
+cdef inline bint _sample_plane(
+    const floating *xp,     # IN  (H, W) one plane
+    const floating *up,     # IN  (OH, OW) its uniforms, or NULL: the counter-based stream
+    uint64_t key, uint64_t g0,   # the stream's key; global position of the plane's output 0
+    intp_t H, intp_t W, intp_t OH, intp_t OW,
+    intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
+    floating *work,         # scratch (3 * OW,)
+    floating *vp,           # OUT (OH, OW)
+    index_t *ip,            # OUT (OH, OW)
+) noexcept nogil:
+    """Sample one plane. Returns False, with the outputs unspecified, when the plane holds a
+    negative, NaN or infinite value."""
+    cdef intp_t oh
+    cdef bint ok = True
+    cdef const floating *u
+    # 2x2 stride-2 windows without padding, all inside the plane: one fused pass per row
+    # pair that also checks the values it reads; the rows and columns no window covers (odd
+    # H or W) are checked apart.
+    cdef bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0
+                           and pw == 0 and 2 * OH <= H and 2 * OW <= W and W < (1 << 30))
+    if fused_2x2:
+        for oh in range(2 * OH, H):
+            ok = ok & _all_valid(xp + oh * W, 1, W)
+        if 2 * OW < W:
+            ok = ok & _all_valid(xp + W - 1, W, 2 * OH)
+    elif not _all_valid(xp, 1, H * W):
+        return False
+    for oh in range(OH):
+        if up != NULL:
+            u = up + oh * OW
+        else:
+            if floating is float:
+                pk_uniform_row_f(key, g0 + <uint64_t> (oh * OW), OW, work)
+            else:
+                pk_uniform_row_d(key, g0 + <uint64_t> (oh * OW), OW, work)
+            u = work
+        if fused_2x2:
+            if floating is float:
+                ok = ok & pk_pick_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, u,
+                                        vp + oh * OW, ip + oh * OW, 2 * oh * W, <int32_t> W)
+            else:
+                ok = ok & pk_pick_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, u,
+                                        vp + oh * OW, ip + oh * OW, 2 * oh * W, <int32_t> W)
+        else:
+            _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
+                        work + 2 * OW, vp + oh * OW, ip + oh * OW)
+    return ok
+
+
 def stochastic_pool2d_train(
     const floating[:, :, ::1] x not None,   # IN  (P, H, W), finite and >= 0
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW) sampled values
@@ -100,37 +151,29 @@ def stochastic_pool2d_train(
     uint64_t key,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
 ):
-    """Training forward with the counter-based stream: output ``g`` (flat in ``(P, OH, OW)``)
-    draws its uniform from the ``(g + 1)``-th SplitMix64 output for ``key``.
+    """Training forward with the counter-based stream keyed by ``key`` (see
+    ``_stochastic_helpers.pxd``): output ``g`` (flat in ``(P, OH, OW)``) takes its uniform
+    from SplitMix64 output ``g + 1`` (double) or half of output ``g // 2 + 1`` (float).
 
-    Returns the number of planes skipped for holding a negative, NaN or infinite value, or -1
-    when scratch memory could not be allocated (the facade raises).
+    Returns the number of planes holding a negative, NaN or infinite value (their outputs are
+    unspecified), or -1 when scratch memory could not be allocated (the facade raises).
     """
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, n_bad = 0, n_fail = 0
-        const floating *xp
+        intp_t p, n_bad = 0, n_fail = 0
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        # Per-thread scratch: the row's uniforms/thresholds, then its running sums.
-        work = <floating *> malloc(2 * max(OW, 1) * sizeof(floating))
+        # Per-thread scratch: one row of uniforms, thresholds and running sums.
+        work = <floating *> malloc(3 * max(OW, 1) * sizeof(floating))
         for p in prange(P, schedule="static"):
-            xp = &x[p, 0, 0]
             if work == NULL:
                 n_fail += 1
-                continue
-            if not _plane_valid(xp, H * W):
+            elif not _sample_plane(&x[p, 0, 0], NULL, key, <uint64_t> (p * OH * OW),
+                                   H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
+                                   &out[p, 0, 0], &indices[p, 0, 0]):
                 n_bad += 1
-                continue
-            for oh in range(OH):
-                if floating is float:
-                    pk_uniform_row_f(key, <uint64_t> ((p * OH + oh) * OW), OW, work)
-                else:
-                    pk_uniform_row_d(key, <uint64_t> ((p * OH + oh) * OW), OW, work)
-                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, work, work + OW,
-                            &out[p, oh, 0], &indices[p, oh, 0])
         free(work)
     return -1 if n_fail else n_bad
 
@@ -142,32 +185,26 @@ def stochastic_pool2d_train_uniforms(
     index_t[:, :, ::1] indices not None,     # OUT (P, OH, OW) sampled positions
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
 ):
-    """Training forward with uniforms drawn by the caller (the variant the counter-based stream
-    is measured against in ``benchmarks/bench_stochastic.py``; the facade does not use it).
+    """Training forward with uniforms drawn by the caller: the design the counter-based stream
+    was measured against (``benchmarks/bench_stochastic.py``); the facade does not use it.
 
     Returns as :func:`stochastic_pool2d_train`.
     """
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, n_bad = 0, n_fail = 0
-        const floating *xp
+        intp_t p, n_bad = 0, n_fail = 0
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        work = <floating *> malloc(2 * max(OW, 1) * sizeof(floating))
+        work = <floating *> malloc(3 * max(OW, 1) * sizeof(floating))
         for p in prange(P, schedule="static"):
-            xp = &x[p, 0, 0]
             if work == NULL:
                 n_fail += 1
-                continue
-            if not _plane_valid(xp, H * W):
+            elif not _sample_plane(&x[p, 0, 0], &u[p, 0, 0], 0, 0,
+                                   H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
+                                   &out[p, 0, 0], &indices[p, 0, 0]):
                 n_bad += 1
-                continue
-            for oh in range(OH):
-                memcpy(work, &u[p, oh, 0], OW * sizeof(floating))
-                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, work, work + OW,
-                            &out[p, oh, 0], &indices[p, oh, 0])
         free(work)
     return -1 if n_fail else n_bad
 
@@ -192,7 +229,7 @@ def stochastic_pool2d_infer(
     with nogil:
         for p in prange(P, schedule="static", num_threads=n_threads):
             xp = &x[p, 0, 0]
-            if not _plane_valid(xp, H * W):
+            if not _all_valid(xp, 1, H * W):
                 n_bad += 1
                 continue
             for oh in range(OH):
@@ -243,7 +280,7 @@ def stochastic_pool2d_infer_backward(
             xp = &x[p, 0, 0]
             gip = &grad_input[p, 0, 0]
             memset(gip, 0, H * W * sizeof(floating))
-            if not _plane_valid(xp, H * W):
+            if not _all_valid(xp, 1, H * W):
                 n_bad += 1
                 continue
             for oh in range(OH):

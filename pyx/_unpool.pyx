@@ -7,9 +7,10 @@ Layout handed in by the facade: flattened C-contiguous planes, ``(P, M)`` for th
 (values, indices, input gradient) and ``(P, OHW)`` for the unpooled side, ``P = N * C``. An
 index is a flat position ``oh * OW + ow`` in its unpooled plane.
 
-Indices come from the user, and only a pass over them can find a bad one, so both kernels check
-each plane's indices against ``[0, OHW)`` before touching that plane, leave a plane with a bad
-index zeroed, and return how many such planes they met (the facade raises when it is not 0).
+Indices come from the user, and only a pass over them can find a bad one, so both kernels can
+first check every index against ``[0, OHW)`` in one parallel pass; when one is outside they
+write nothing and return how many planes hold a bad index (the facade raises when it is not 0).
+A layer's backward passes indices its forward already checked, and skips the pass.
 
 One thread per plane (``prange`` over planes): in the forward scatter, when two inputs of a
 plane share an index the later one (row-major) wins, as on PyTorch's CPU, for any thread count.
@@ -21,38 +22,41 @@ from libc.string cimport memset
 from _typedefs cimport floating, intp_t, index_t
 
 
-cdef inline bint _plane_bad(const index_t *ip, intp_t M, intp_t size) noexcept nogil:
-    cdef intp_t i
-    cdef int bad = 0
-    for i in range(M):
-        bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> size)
-    return bad != 0
-
-
 def max_unpool2d_forward(
     const floating[:, ::1] x not None,        # IN  (P, M)
     const index_t[:, ::1] indices not None,   # IN  (P, M)
     floating[:, ::1] out not None,             # OUT (P, OHW)
-    int n_threads,
+    bint check_indices, int n_threads,
 ):
-    """``out[p] = 0; out[p, indices[p, i]] = x[p, i]`` for i in order. Returns the number of
-    planes with an index outside ``[0, OHW)`` (left zeroed)."""
+    """``out[p] = 0; out[p, indices[p, i]] = x[p, i]`` for i in order.
+
+    With ``check_indices`` every index is first checked against ``[0, OHW)``; if any is
+    outside, nothing is written and the number of planes holding a bad index is returned (the
+    facade raises).
+    """
     cdef:
         intp_t P = out.shape[0], OHW = out.shape[1], M = x.shape[1]
         intp_t p, i, n_bad = 0
+        int bad
         const floating *xp
         const index_t *ip
         floating *op
 
     with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
-            xp = &x[p, 0]
-            ip = &indices[p, 0]
-            op = &out[p, 0]
-            memset(op, 0, OHW * sizeof(floating))
-            if _plane_bad(ip, M, OHW):
-                n_bad += 1
-            else:
+        if check_indices:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                ip = &indices[p, 0]
+                bad = 0
+                for i in range(M):
+                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> OHW)
+                if bad:
+                    n_bad += 1
+        if n_bad == 0:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                xp = &x[p, 0]
+                ip = &indices[p, 0]
+                op = &out[p, 0]
+                memset(op, 0, OHW * sizeof(floating))
                 for i in range(M):
                     op[ip[i]] = xp[i]
     return n_bad
@@ -62,27 +66,33 @@ def max_unpool2d_backward(
     const floating[:, ::1] grad_output not None,  # IN  (P, OHW)
     const index_t[:, ::1] indices not None,       # IN  (P, M)
     floating[:, ::1] grad_input not None,         # OUT (P, M)
-    int n_threads,
+    bint check_indices, int n_threads,
 ):
-    """``grad_input[p, i] = grad_output[p, indices[p, i]]``. Returns the number of planes with
-    an index outside ``[0, OHW)`` (their gradient is left zeroed)."""
+    """``grad_input[p, i] = grad_output[p, indices[p, i]]``, after the same check as the
+    forward (nothing written, bad-plane count returned, when an index is outside)."""
     cdef:
         intp_t P = grad_input.shape[0], M = grad_input.shape[1]
         intp_t OHW = grad_output.shape[1]
         intp_t p, i, n_bad = 0
+        int bad
         const floating *gp
         const index_t *ip
         floating *gip
 
     with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
-            gp = &grad_output[p, 0]
-            ip = &indices[p, 0]
-            gip = &grad_input[p, 0]
-            if _plane_bad(ip, M, OHW):
-                memset(gip, 0, M * sizeof(floating))
-                n_bad += 1
-            else:
+        if check_indices:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                ip = &indices[p, 0]
+                bad = 0
+                for i in range(M):
+                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> OHW)
+                if bad:
+                    n_bad += 1
+        if n_bad == 0:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                gp = &grad_output[p, 0]
+                ip = &indices[p, 0]
+                gip = &grad_input[p, 0]
                 for i in range(M):
                     gip[i] = gp[ip[i]]
     return n_bad

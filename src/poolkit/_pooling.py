@@ -165,13 +165,14 @@ def max_pool2d(
     return_indices = bool(return_indices)
     out_v, out_i = split_out_pair(out, return_indices)
     values = output(out_v, shape, dtype, "out[0]" if return_indices else "out", (x,))
-    indices = output(out_i, shape, np.int64, "out[1]", (x, values))
+    indices = output(out_i, shape, np.int64, "out[1]", (x, values)) if return_indices else None
     if values.size:
         planes = as_planes(x)
         nt = resolve(n_threads, planes.size + values.size)
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = prm[:4]
         n_fail = _max_pool.max_pool2d_forward(
-            planes, _planes_of(values), _planes_of(indices), kh, kw, sh, sw, ph, pw, dh, dw, nt
+            planes, _planes_of(values), None if indices is None else _planes_of(indices),
+            kh, kw, sh, sw, ph, pw, dh, dw, nt
         )
         if n_fail:
             raise MemoryError("max_pool2d could not allocate its scratch row")
