@@ -7,6 +7,7 @@ number handed to a kernel is known to be valid and to fit in 64 bits.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from typing import NamedTuple
@@ -76,7 +77,32 @@ def _check_bool(value, name: str) -> bool:
     return bool(value)
 
 
-def pool_params(
+def pool_params(in_hw, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Validate sliding-window parameters against an input plane of size ``in_hw``.
+
+    Raises ValueError naming the parameter and its value for: kernel, stride or dilation < 1;
+    padding < 0 or more than half the effective kernel; an output size < 1; a window that holds
+    no input position. Results for hashable arguments are memoised: a training loop calls this
+    with the same few configurations over and over, and the facade's per-call overhead matters
+    for small inputs.
+    """
+    try:
+        return _pool_params_cached(in_hw, kernel_size, stride, padding, dilation, ceil_mode,
+                                   type(kernel_size), type(stride), type(padding),
+                                   type(dilation), type(ceil_mode))
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+    return _pool_params(in_hw, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+@functools.lru_cache(maxsize=512)
+def _pool_params_cached(in_hw, kernel_size, stride, padding, dilation, ceil_mode, *types):
+    # ``types`` keeps 2 and 2.0 (equal and of equal hash) from sharing an entry.
+    return _pool_params(in_hw, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _pool_params(
     in_hw: tuple[int, int],
     kernel_size,
     stride=None,
@@ -84,12 +110,6 @@ def pool_params(
     dilation=1,
     ceil_mode=False,
 ) -> Pool2dParams:
-    """Validate sliding-window parameters against an input plane of size ``in_hw``.
-
-    Raises ValueError naming the parameter and its value for: kernel, stride or dilation < 1;
-    padding < 0 or more than half the effective kernel; an output size < 1; a window that holds
-    no input position.
-    """
     k = pair(kernel_size, "kernel_size")
     s = k if stride is None else pair(stride, "stride")
     p = pair(padding, "padding")

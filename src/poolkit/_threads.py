@@ -39,7 +39,7 @@ def resolve(n_threads, work: int = SMALL_WORK) -> int:
     below SMALL_WORK runs on one thread.
     """
     if n_threads is None:
-        n = max_threads()
+        n = max_threads() if work >= SMALL_WORK else 1
     else:
         if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)):
             raise TypeError(f"n_threads must be None or an int, got {n_threads!r}")
