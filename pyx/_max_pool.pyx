@@ -21,7 +21,7 @@ from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
 from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
-    pk_max_vtap_f, pk_max_vtap_d, pk_max_2x2_v_f, pk_max_2x2_v_d,
+    pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_2x2_v_f, pk_max_2x2_v_d,
     pk_first_out, pk_end_out, pk_first_inside,
 )
 
@@ -101,6 +101,9 @@ def max_pool2d_forward(
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
                           and W < (1 << 30))
+        # 3x3 windows, stride 1 or 2: a fused loop for the windows inside the input.
+        bint fused_3x3 = (kh == 3 and kw == 3 and dh == 1 and dw == 1 and sw <= 2
+                          and W < (1 << 29))
         # The tap loops keep each window's winner as an int32 offset from the window start.
         # (every offset i*dh*W + j*dw then stays below 2**31; written to avoid any overflow)
         bint offsets_fit = ((kw - 1) * dw + W < (1 << 30)
@@ -127,6 +130,24 @@ def max_pool2d_forward(
                     else:
                         pk_max_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
                                      2 * oh * W, <int32_t> W)
+                    continue
+                if fused_3x3 and hs >= 0 and hs + 2 < H:
+                    # Windows whose three rows are inside the input: the fused loop for the
+                    # columns inside too, one window at a time at the two edges.
+                    lo = pk_first_out(-pw, sw, OW)
+                    hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
+                    for ow in range(lo):
+                        _max_window_scalar(xp, H, W, hs, ow * sw - pw, 3, 3, 1, 1,
+                                           mrow + ow, irow + ow)
+                    if floating is float:
+                        pk_max_3x3_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw,
+                                     lo, hi, mrow, irow, hs * W - pw, <int32_t> W)
+                    else:
+                        pk_max_3x3_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw,
+                                     lo, hi, mrow, irow, hs * W - pw, <int32_t> W)
+                    for ow in range(hi, OW):
+                        _max_window_scalar(xp, H, W, hs, ow * sw - pw, 3, 3, 1, 1,
+                                           mrow + ow, irow + ow)
                     continue
                 if not offsets_fit:
                     for ow in range(OW):

@@ -18,6 +18,16 @@ cdef extern from *:
     /* Arguments of one helper never alias: telling the compiler so lets it vectorise. */
     #define PK_R __restrict
 
+    /* Row-level loops are compiled twice on x86-64 Linux with gcc, for AVX2 and for the
+       baseline, and the loader picks one per CPU (function multiversioning through ifunc):
+       wheels stay portable while AVX2 machines get twice the vector width. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \\
+        && !defined(POOLKIT_NO_MULTIVERSION)
+    #define PK_ROW static __attribute__((target_clones("avx2", "default"), unused))
+    #else
+    #define PK_ROW static inline
+    #endif
+
     /* A NaN wins over a number, and nothing replaces a NaN: the FIRST NaN of a window stays.
        Written with || and && (not | and &) because gcc then if-converts and vectorises it. */
     #define PK_TAKES(v, cur) (((v) > (cur)) || ((v) != (v) && (cur) == (cur)))
@@ -38,7 +48,7 @@ cdef extern from *:
             k[o] = take ? rel : k[o];                                                       \\
         }                                                                                   \\
     }                                                                                       \\
-    static inline void pk_max_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,       \\
+    PK_ROW void pk_max_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,       \\
                                           Py_ssize_t lo, Py_ssize_t hi, T *PK_R m, int32_t *PK_R k,    \\
                                           int32_t rel) {                                    \\
         if (s == 1) pk_max_tap_s_##SUFFIX(row, 1, off, lo, hi, m, k, rel);                  \\
@@ -47,7 +57,7 @@ cdef extern from *:
     }                                                                                       \\
     /* 2x2 windows, stride 2, no padding, no dilation: one fused pass over two input rows.  \\
        r0, r1 point at the window row pair; b0 = flat index of r0[0]; w = W (< 2**30). */    \\
-    static inline void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,       \\
+    PK_ROW void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,       \\
                                           T *PK_R m, int64_t *idx, int64_t b0, int32_t w) {      \\
         for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
@@ -61,6 +71,38 @@ cdef extern from *:
             idx[o] = b0 + 2 * o + k;                                                        \\
         }                                                                                   \\
     }                                                                                       \\
+    /* 3x3 windows, dilation 1, stride s (1 or 2, a constant after inlining), over outputs \\
+       [lo, hi) whose windows lie inside the input: nine loads and a select chain per       \\
+       output, in registers. Window o starts at column o*s + c0 of rows r0, r1, r2; b0 is   \\
+       the flat index of r0[c0]; w = W (< 2**29). */                                        \\
+    static inline void pk_max_3x3_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
+                                            const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,  \\
+                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,        \\
+                                            int64_t *PK_R idx, int64_t b0, int32_t w) {     \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const Py_ssize_t c = o * s + c0;                                                \\
+            T mv = r0[c];                                                                   \\
+            int32_t k = 0;                                                                  \\
+            T v; int t;                                                                     \\
+            v = r0[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 1 : k;             \\
+            v = r0[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 : k;             \\
+            v = r1[c];     t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w : k;             \\
+            v = r1[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 1 : k;         \\
+            v = r1[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 2 : k;         \\
+            v = r2[c];     t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w : k;         \\
+            v = r2[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 1 : k;     \\
+            v = r2[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 2 : k;     \\
+            m[o] = mv;                                                                      \\
+            idx[o] = b0 + o * s + k;                                                        \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_max_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1,               \\
+                                          const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,    \\
+                                          Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,          \\
+                                          int64_t *PK_R idx, int64_t b0, int32_t w) {       \\
+        if (s == 2) pk_max_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, m, idx, b0, w);        \\
+        else pk_max_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, m, idx, b0, w);               \\
+    }                                                                                       \\
     /* The same two loops for values only (max_pool2d without return_indices). */          \\
     static inline void pk_max_vtap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s,               \\
                                              Py_ssize_t off, Py_ssize_t lo, Py_ssize_t hi,  \\
@@ -71,13 +113,13 @@ cdef extern from *:
             m[o] = PK_TAKES(v, cur) ? v : cur;                                              \\
         }                                                                                   \\
     }                                                                                       \\
-    static inline void pk_max_vtap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off, \\
+    PK_ROW void pk_max_vtap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off, \\
                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {       \\
         if (s == 1) pk_max_vtap_s_##SUFFIX(row, 1, off, lo, hi, m);                         \\
         else if (s == 2) pk_max_vtap_s_##SUFFIX(row, 2, off, lo, hi, m);                    \\
         else pk_max_vtap_s_##SUFFIX(row, s, off, lo, hi, m);                                \\
     }                                                                                       \\
-    static inline void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
+    PK_ROW void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
                                             Py_ssize_t n_out, T *PK_R m) {                  \\
         for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
@@ -104,7 +146,7 @@ cdef extern from *:
                                             Py_ssize_t lo, Py_ssize_t hi, T *PK_R acc) {    \\
         for (Py_ssize_t o = lo; o < hi; ++o) acc[o] = acc[o] + row[o * s + off];            \\
     }                                                                                       \\
-    static inline void pk_add_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
+    PK_ROW void pk_add_tap_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
                                           Py_ssize_t lo, Py_ssize_t hi, T *PK_R acc) {      \\
         if (s == 1) pk_add_tap_s_##SUFFIX(row, 1, off, lo, hi, acc);                        \\
         else if (s == 2) pk_add_tap_s_##SUFFIX(row, 2, off, lo, hi, acc);                   \\
@@ -134,7 +176,7 @@ cdef extern from *:
                                                 const T *PK_R q) {                          \\
         for (Py_ssize_t o = lo; o < hi; ++o) row[o * s + off] = row[o * s + off] + q[o];    \\
     }                                                                                       \\
-    static inline void pk_scatter_tap_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,    \\
+    PK_ROW void pk_scatter_tap_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,    \\
                                               Py_ssize_t lo, Py_ssize_t hi,                 \\
                                               const T *PK_R q) {                            \\
         if (s == 1) pk_scatter_tap_s_##SUFFIX(row, 1, off, lo, hi, q);                      \\
@@ -144,7 +186,7 @@ cdef extern from *:
     /* Non-overlapping windows of width k (stride k, no padding): row[o*k + j] = q[o] for   \\
        every column o*k + j < L, and 0 in the columns no window covers. Writes the whole    \\
        row once, so the backward needs no zero-fill pass. */                                \\
-    static inline void pk_expand_row_##SUFFIX(const T *PK_R q, Py_ssize_t n, Py_ssize_t k,   \\
+    PK_ROW void pk_expand_row_##SUFFIX(const T *PK_R q, Py_ssize_t n, Py_ssize_t k,   \\
                                              Py_ssize_t L, T *PK_R row) {                   \\
         Py_ssize_t full = (n * k <= L) ? n : L / k;                                         \\
         if (k == 2) {                                                                       \\
@@ -184,6 +226,12 @@ cdef extern from *:
                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     void pk_max_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double *m,
                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_max_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
+                      Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *m, int64_t *idx,
+                      int64_t b0, int32_t w) noexcept nogil
+    void pk_max_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
+                      Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, double *m, int64_t *idx,
+                      int64_t b0, int32_t w) noexcept nogil
     void pk_max_vtap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                        Py_ssize_t hi, float *m) noexcept nogil
     void pk_max_vtap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,

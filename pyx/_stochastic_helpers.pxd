@@ -173,8 +173,38 @@ cdef extern from *:
         }                                                                                   \\
         return bad == 0;                                                                    \\
     }
+    /* Inference, one tap over one output row, in double for either dtype:
+       S[o] += v, Q[o] += v * v with v = row[o*s + off]. */
+    #define PK_DEFINE_SUMSQ_TAP(T, SUFFIX)                                                  \\
+    static inline void pk_sumsq_tap_s_##SUFFIX(const T *PKS_R row, Py_ssize_t s,             \\
+                                              Py_ssize_t off, Py_ssize_t lo, Py_ssize_t hi, \\
+                                              double *PKS_R S, double *PKS_R Q) {           \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const double v = (double)row[o * s + off];                                      \\
+            S[o] = S[o] + v;                                                                \\
+            Q[o] = Q[o] + v * v;                                                            \\
+        }                                                                                   \\
+    }                                                                                       \\
+    static inline void pk_sumsq_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,\\
+                                            Py_ssize_t lo, Py_ssize_t hi, double *PKS_R S,  \\
+                                            double *PKS_R Q) {                              \\
+        if (s == 1) pk_sumsq_tap_s_##SUFFIX(row, 1, off, lo, hi, S, Q);                     \\
+        else if (s == 2) pk_sumsq_tap_s_##SUFFIX(row, 2, off, lo, hi, S, Q);                \\
+        else pk_sumsq_tap_s_##SUFFIX(row, s, off, lo, hi, S, Q);                            \\
+    }                                                                                       \\
+    /* out[o] = Q[o] / S[o], or 0 when S[o] == 0 (the quotient is taken, then selected). */ \\
+    static inline void pk_ratio_row_##SUFFIX(const double *PKS_R S, const double *PKS_R Q,   \\
+                                            Py_ssize_t n, T *PKS_R out) {                   \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            const double sv = S[o];                                                         \\
+            const double y = Q[o] / (sv > 0 ? sv : 1.0);                                    \\
+            out[o] = (T)(sv > 0 ? y : 0.0);                                                 \\
+        }                                                                                   \\
+    }
     PK_DEFINE_PICK_TAP(float, f)
     PK_DEFINE_PICK_TAP(double, d)
+    PK_DEFINE_SUMSQ_TAP(float, f)
+    PK_DEFINE_SUMSQ_TAP(double, d)
     PK_DEFINE_PICK_2X2(float, f, FLT_MAX)
     PK_DEFINE_PICK_2X2(double, d, DBL_MAX)
     """
@@ -196,6 +226,13 @@ cdef extern from *:
     void pk_pick_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                        Py_ssize_t hi, const double *t, double *cs, double *val, int64_t *idx,
                        int64_t base) noexcept nogil
+    void pk_sumsq_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
+                        Py_ssize_t hi, double *S, double *Q) noexcept nogil
+    void pk_sumsq_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
+                        Py_ssize_t hi, double *S, double *Q) noexcept nogil
+    void pk_ratio_row_f(const double *S, const double *Q, Py_ssize_t n, float *out) noexcept nogil
+    void pk_ratio_row_d(const double *S, const double *Q, Py_ssize_t n,
+                        double *out) noexcept nogil
     int pk_pick_2x2_f(const float *r0, const float *r1, Py_ssize_t n, const float *u,
                       float *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_d(const double *r0, const double *r1, Py_ssize_t n, const double *u,

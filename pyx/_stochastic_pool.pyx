@@ -20,10 +20,16 @@ parameter validated there, every window holds at least one input position (no di
   ``(2 a_j S - sum(a^2)) / S^2``), in double, rounded to the dtype once per contribution;
   a zero-sum window passes gradient 0.
 
-Every kernel first checks its whole plane for negative, NaN or infinite values (one
-branch-free pass over data that is about to be read anyway); a plane holding one is skipped
-and counted, and the facade raises ``ValueError`` naming the first bad value. Kernels never
-raise.
+Every kernel checks its whole plane for negative, NaN or infinite values -- including the
+rows and columns no window covers -- and reports the planes holding one through its return
+code; the facade then raises ``ValueError`` naming the first bad value. The general path
+checks a plane in one branch-free pass before using it (the plane is then hot in cache); the
+fused 2x2/stride-2 training path checks the values as it reads them, so it costs no extra
+pass. Kernels never raise.
+
+Speed: the training forward has a fused one-pass loop for 2x2 windows with stride 2 and no
+padding (the common case, vectorised for float32), and a general two-pass path (window sums,
+then a select pass over the same taps) whose per-tap loops vectorise across an output row.
 
 Each plane is read and written by one thread only (``prange`` over planes), and the uniform of
 an output comes from a counter-based stream indexed by the output's global position (see
@@ -41,6 +47,7 @@ from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
     pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d,
+    pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f, pk_ratio_row_d,
 )
 
 
@@ -214,42 +221,49 @@ def stochastic_pool2d_infer(
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw, int n_threads,
 ):
-    """Inference forward: ``sum(a^2) / sum(a)`` per window (sums in double), 0 for sum 0.
+    """Inference forward: ``sum(a^2) / sum(a)`` per window, 0 for sum 0. Both sums in double,
+    tap by tap over an output row in row-major window order (each window's sums therefore
+    run in the same order as ``poolkit.reference``'s).
 
-    Returns the number of planes skipped for holding a negative, NaN or infinite value.
+    Returns the number of planes holding a negative, NaN or infinite value (their outputs are
+    unspecified), or -1 when scratch memory could not be allocated (the facade raises).
     """
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t p, oh, ow, ih, iw, hs, ws, h0, h1, w0, w1, n_bad = 0
-        double a, s, q
+        intp_t p, oh, ih, j, hs, off, lo, hi, n_bad = 0, n_fail = 0
         const floating *xp
-        floating *orow
+        double *S = NULL
 
-    with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
+    with nogil, parallel(num_threads=n_threads):
+        # Per-thread scratch: one row of window sums and one of sums of squares.
+        S = <double *> malloc(2 * max(OW, 1) * sizeof(double))
+        for p in prange(P, schedule="static"):
             xp = &x[p, 0, 0]
+            if S == NULL:
+                n_fail += 1
+                continue
             if not _all_valid(xp, 1, H * W):
                 n_bad += 1
                 continue
             for oh in range(OH):
-                orow = &out[p, oh, 0]
                 hs = oh * sh - ph
-                h0 = max(hs, 0)
-                h1 = min(hs + kh, H)
-                for ow in range(OW):
-                    ws = ow * sw - pw
-                    w0 = max(ws, 0)
-                    w1 = min(ws + kw, W)
-                    s = 0.0
-                    q = 0.0
-                    for ih in range(h0, h1):
-                        for iw in range(w0, w1):
-                            a = xp[ih * W + iw]
-                            s = s + a
-                            q = q + a * a
-                    orow[ow] = <floating> (q / s) if s > 0.0 else 0
-    return n_bad
+                memset(S, 0, 2 * OW * sizeof(double))
+                for ih in range(max(hs, 0), min(hs + kh, H)):
+                    for j in range(kw):
+                        off = j - pw
+                        lo = pk_first_out(off, sw, OW)
+                        hi = pk_end_out(off, sw, W, OW)
+                        if floating is float:
+                            pk_sumsq_tap_f(xp + ih * W, sw, off, lo, hi, S, S + OW)
+                        else:
+                            pk_sumsq_tap_d(xp + ih * W, sw, off, lo, hi, S, S + OW)
+                if floating is float:
+                    pk_ratio_row_f(S, S + OW, OW, &out[p, oh, 0])
+                else:
+                    pk_ratio_row_d(S, S + OW, OW, &out[p, oh, 0])
+        free(S)
+    return -1 if n_fail else n_bad
 
 
 def stochastic_pool2d_infer_backward(

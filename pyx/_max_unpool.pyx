@@ -13,7 +13,7 @@ write nothing and return how many planes hold a bad index (the facade raises whe
 A layer's backward passes indices its forward already checked, and skips the pass.
 
 One thread per plane (``prange`` over planes): in the forward scatter, when two inputs of a
-plane share an index the later one (row-major) wins, as on PyTorch's CPU, for any thread count.
+plane share an index the later one (row-major) wins, for any thread count.
 """
 
 from cython.parallel cimport prange
