@@ -123,7 +123,7 @@ def test_avg_pool_bitwise_identical_across_n_threads(case, dtype, kind, seed):
 # enough to be split (many planes; few large planes); the windows overlap so
 # backward accumulates. Each thread count runs REPEATS times: a data race
 # shows up as results that differ between runs, most often under CPU load.
-BIG_SHAPES = [(2, 16, 64, 64), (1, 2, 160, 96)]
+BIG_SHAPES = [(2, 16, 64, 64), (1, 4, 160, 224)]  # above _threads.SMALL_WORK
 REPEATS = 3
 
 
@@ -218,3 +218,11 @@ def test_avg_pool_validation_agrees_with_reference(
             poolkit.avg_pool2d(x, **params)
     else:
         poolkit.avg_pool2d(x, **params)
+
+
+def test_big_shapes_are_large_enough_to_be_split_across_threads():
+    """The thread-count tests above only mean something if these inputs are threaded."""
+    from poolkit import _threads
+
+    for shape in BIG_SHAPES:
+        assert int(np.prod(shape)) >= _threads.SMALL_WORK
