@@ -15,13 +15,14 @@ writer and is computed the same way whatever the thread count. Backward kernels 
 overlapping windows, so they run ``prange`` over planes: one writer per input-gradient plane.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, parallel
 from libc.math cimport INFINITY
+from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
 from _reduce_helpers cimport (
-    pk_sum_f, pk_sum_d, pk_row_max_f, pk_row_max_d, pk_adaptive_start, pk_adaptive_end,
+    pk_acc_row_f, pk_acc_row_d, pk_row_max_f, pk_row_max_d, pk_adaptive_start, pk_adaptive_end,
 )
 
 
@@ -30,33 +31,48 @@ def adaptive_avg_pool2d_forward(
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
     int n_threads,
 ):
-    """Window means. Each window row is summed in double (pk_sum: in order for rows shorter than
-    16, lane-wise beyond), the rows added in order, divided by the window size in double, and
-    rounded once to the output dtype."""
+    """Window means, summed in double for both dtypes and rounded once.
+
+    For each output row: the column sums of the window's input rows (added in row order, a
+    loop vectorised across the row), then for each window the sum of its column sums (in
+    column order), divided by the window size. Returns the number of output rows skipped for
+    want of scratch memory (the facade raises when it is not 0).
+    """
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
-        intp_t t, p, oh, ow, ih, hs, he, ws, we
+        intp_t t, p, oh, ow, ih, iw, hs, he, ws, we, n_fail = 0
         double s
         const floating *xp
+        double *colsum = NULL
 
-    with nogil:
-        for t in prange(P * OH, schedule="static", num_threads=n_threads):
+    with nogil, parallel(num_threads=n_threads):
+        # One scratch row of column sums per thread.
+        colsum = <double *> malloc(W * sizeof(double))
+        for t in prange(P * OH, schedule="static"):
+            if colsum == NULL:
+                n_fail += 1
+                continue
             p = t // OH
             oh = t - p * OH
             xp = &x[p, 0, 0]
             hs = pk_adaptive_start(oh, H, OH)
             he = pk_adaptive_end(oh, H, OH)
+            memset(colsum, 0, W * sizeof(double))
+            for ih in range(hs, he):
+                if floating is float:
+                    pk_acc_row_f(colsum, xp + ih * W, W)
+                else:
+                    pk_acc_row_d(colsum, xp + ih * W, W)
             for ow in range(OW):
                 ws = pk_adaptive_start(ow, W, OW)
                 we = pk_adaptive_end(ow, W, OW)
                 s = 0.0
-                for ih in range(hs, he):
-                    if floating is float:
-                        s = s + pk_sum_f(xp + ih * W + ws, we - ws)
-                    else:
-                        s = s + pk_sum_d(xp + ih * W + ws, we - ws)
+                for iw in range(ws, we):
+                    s = s + colsum[iw]
                 out[p, oh, ow] = <floating> (s / <double> ((he - hs) * (we - ws)))
+        free(colsum)
+    return n_fail
 
 
 def adaptive_avg_pool2d_backward(

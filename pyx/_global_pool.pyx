@@ -6,12 +6,14 @@
 Layout handed in by the facade: ``(P, HW)`` C-contiguous flattened planes, ``P = N * C``,
 ``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too.
 
-Work is cut into *chunks* of at most ``CHUNK`` consecutive elements of one plane, always at the
-same places (``k * CHUNK``), whatever the thread count. ``prange`` runs over the ``(plane,
-chunk)`` pairs, so a batch of few large planes still keeps every thread busy; each chunk
-writes its own partial result, and a second, cheap pass folds a plane's partials in chunk
-order. Every result is therefore a fixed function of the input: bitwise the same for any
-thread count.
+Each plane is cut into *chunks* of at most ``CHUNK`` consecutive elements, always at the same
+places (``k * CHUNK``), whatever the thread count; a plane's result is its chunks' partial
+results folded in chunk order. With several planes per thread, ``prange`` runs over planes and
+each thread folds its planes' chunks as it goes (one parallel region: on a busy machine every
+extra fork/join of the team costs a descheduled thread's time slice). With few large planes it
+runs over the ``(plane, chunk)`` pairs, so every thread stays busy, writing partial results to
+scratch, and a second, cheap pass folds them. Every result is therefore a fixed function of the
+input: bitwise the same for any thread count and either split.
 """
 
 from cython.parallel cimport prange
@@ -24,6 +26,9 @@ from _reduce_helpers cimport pk_sum_f, pk_sum_d, pk_argmax_f, pk_argmax_d
 # L1, large enough that the per-chunk bookkeeping is noise next to the data.
 cdef intp_t _CHUNK = 4096
 CHUNK = _CHUNK
+# With at least this many planes per thread, threads take whole planes (one parallel region,
+# no scratch); with fewer, they take chunks. Both give bitwise the same results.
+cdef intp_t _PLANES_PER_THREAD = 4
 
 
 def n_chunks(intp_t hw):
@@ -45,19 +50,33 @@ def global_avg_pool2d_forward(
         double s
 
     with nogil:
-        for t in prange(P * nch, schedule="static", num_threads=n_threads):
-            p = t // nch
-            lo = (t - p * nch) * _CHUNK
-            n = min(_CHUNK, HW - lo)
-            if floating is float:
-                partial[t] = pk_sum_f(&x[p, lo], n)
-            else:
-                partial[t] = pk_sum_d(&x[p, lo], n)
-        for p in prange(P, schedule="static", num_threads=n_threads):
-            s = 0.0
-            for k in range(nch):
-                s = s + partial[p * nch + k]
-            out[p] = <floating> (s / <double> HW)
+        if P >= _PLANES_PER_THREAD * n_threads:
+            # Enough planes: one thread per plane, its chunks in order (one parallel region).
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                s = 0.0
+                for k in range(nch):
+                    lo = k * _CHUNK
+                    if floating is float:
+                        s = s + pk_sum_f(&x[p, lo], min(_CHUNK, HW - lo))
+                    else:
+                        s = s + pk_sum_d(&x[p, lo], min(_CHUNK, HW - lo))
+                out[p] = <floating> (s / <double> HW)
+        else:
+            # Few large planes: chunks in parallel, then each plane folds its partial sums
+            # in the same order as above (bitwise the same result).
+            for t in prange(P * nch, schedule="static", num_threads=n_threads):
+                p = t // nch
+                lo = (t - p * nch) * _CHUNK
+                n = min(_CHUNK, HW - lo)
+                if floating is float:
+                    partial[t] = pk_sum_f(&x[p, lo], n)
+                else:
+                    partial[t] = pk_sum_d(&x[p, lo], n)
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                s = 0.0
+                for k in range(nch):
+                    s = s + partial[p * nch + k]
+                out[p] = <floating> (s / <double> HW)
 
 
 def global_avg_pool2d_backward(
@@ -100,30 +119,45 @@ def global_max_pool2d_forward(
         index_t at
         floating v, w
 
+    # Chunks are folded in order with the rule of the max kernels (a later chunk wins only
+    # when strictly greater, or when it brings the first NaN): the result is the first
+    # maximum, or the first NaN, of the whole plane, whichever way the work is split.
     with nogil:
-        for t in prange(P * nch, schedule="static", num_threads=n_threads):
-            p = t // nch
-            lo = (t - p * nch) * _CHUNK
-            n = min(_CHUNK, HW - lo)
-            if floating is float:
-                j = pk_argmax_f(&x[p, lo], n)
-            else:
-                j = pk_argmax_d(&x[p, lo], n)
-            part_i[t] = lo + j
-            part_v[t] = x[p, lo + j]
-        # Fold the chunks in order with the rule of the max kernels (a later chunk wins only
-        # when strictly greater, or when it brings the first NaN): the result is the first
-        # maximum, or the first NaN, of the whole plane.
-        for p in prange(P, schedule="static", num_threads=n_threads):
-            v = part_v[p * nch]
-            at = part_i[p * nch]
-            for k in range(1, nch):
-                w = part_v[p * nch + k]
-                if w > v or (w != w and v == v):
-                    v = w
-                    at = part_i[p * nch + k]
-            out[p] = v
-            indices[p] = at
+        if P >= _PLANES_PER_THREAD * n_threads:
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                for k in range(nch):
+                    lo = k * _CHUNK
+                    if floating is float:
+                        j = lo + pk_argmax_f(&x[p, lo], min(_CHUNK, HW - lo))
+                    else:
+                        j = lo + pk_argmax_d(&x[p, lo], min(_CHUNK, HW - lo))
+                    w = x[p, j]
+                    if k == 0 or w > v or (w != w and v == v):
+                        v = w
+                        at = j
+                out[p] = v
+                indices[p] = at
+        else:
+            for t in prange(P * nch, schedule="static", num_threads=n_threads):
+                p = t // nch
+                lo = (t - p * nch) * _CHUNK
+                n = min(_CHUNK, HW - lo)
+                if floating is float:
+                    j = pk_argmax_f(&x[p, lo], n)
+                else:
+                    j = pk_argmax_d(&x[p, lo], n)
+                part_i[t] = lo + j
+                part_v[t] = x[p, lo + j]
+            for p in prange(P, schedule="static", num_threads=n_threads):
+                v = part_v[p * nch]
+                at = part_i[p * nch]
+                for k in range(1, nch):
+                    w = part_v[p * nch + k]
+                    if w > v or (w != w and v == v):
+                        v = w
+                        at = part_i[p * nch + k]
+                out[p] = v
+                indices[p] = at
 
 
 def global_max_pool2d_backward(

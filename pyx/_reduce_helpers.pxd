@@ -3,16 +3,17 @@
 # Written in C for the same reason as _pool_helpers.pxd: gcc vectorises these loops only when
 # they are plain C with branch-free selects (and -fno-trapping-math); the argmax reduction is
 # written with GNU vector extensions because gcc does not vectorise it by itself, with a scalar
-# fallback for compilers without them. On x86-64 glibc Linux, gcc also builds AVX2 copies of
-# the two whole-run helpers, picked at load time (`target_clones`; wheels stay portable). One
-# copy per dtype: `_f` for float, `_d` for double.
+# fallback for compilers without them. Both whole-run helpers prefetch 4 KiB ahead and stay
+# out-of-line functions (see PK_NOINLINE). Portable SSE2 code: AVX2 copies (gcc
+# `target_clones`) measured no faster here, the loops being bound by memory. One copy per
+# dtype: `_f` for float, `_d` for double.
 #
 # Summation. `pk_sum_*` adds a run of values in double with PK_LANES independent accumulators
 # (lane l takes elements l, l + 16, l + 32, ...), folds the lanes pairwise (8 + 8, 4 + 4, ...)
 # and adds the tail (the last n % 16 elements) in order. The order depends only on n, never on
 # threads or alignment, so results are reproducible bit for bit. The lanes are what lets the
-# loop run at memory speed: one double accumulator is bound by the 4-cycle latency of an add,
-# slower than memory on this machine (see benchmarks/bench_global.py). Accumulating float32 in double keeps the
+# loop run at memory speed: one double accumulator is bound by the latency of an add, slower
+# than memory (see benchmarks/bench_global.py). Accumulating float32 in double keeps the
 # relative error of a 224 x 224 plane's sum near 1e-16 (plus one float32 rounding at the end).
 #
 # Argmax. `pk_argmax_*` returns the position of the first maximum of a run, or of its first NaN
@@ -32,28 +33,34 @@ cdef extern from *:
 
     #define PK_LANES 16
 
-    /* gcc on x86-64 glibc Linux: compile the two whole-run helpers twice, for AVX2 and for
-       the portable baseline, and pick one at load time (an ifunc), so wheels stay portable
-       and AVX2 machines convert and add four float32 per instruction instead of two. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-    #define PK_CLONES __attribute__((target_clones("avx2", "default")))
+    #if defined(__GNUC__)
+    #define PK_PREFETCH(p) __builtin_prefetch(p)
     #else
-    #define PK_CLONES
+    #define PK_PREFETCH(p) ((void) 0)
     #endif
-    /* Not every module that cimports this file uses every helper. */
+    /* Not every module that cimports this file uses every helper. PK_NOINLINE keeps the
+       summation loop a function of its own: inlined into the OpenMP region, gcc 12
+       vectorises it with scalar conversions (cvtss2sd + unpcklpd), 30% slower. */
     #if defined(__GNUC__)
     #define PK_MAYBE_UNUSED __attribute__((unused))
+    #define PK_NOINLINE __attribute__((noinline))
     #else
     #define PK_MAYBE_UNUSED
+    #define PK_NOINLINE
     #endif
 
+    /* The loop prefetches 4 KiB ahead, which brings a single thread from ~12 to ~18 GB/s on
+       the development machine: the speed of a float32-only sum of the same data. */
     #define PK_DEFINE_SUM(T, SUFFIX)                                                        \\
-    static PK_CLONES PK_MAYBE_UNUSED double pk_sum_##SUFFIX(const T *x, Py_ssize_t n) {                      \\
+    static PK_NOINLINE PK_MAYBE_UNUSED double pk_sum_##SUFFIX(const T *x, Py_ssize_t n) {                \\
         double acc[PK_LANES];                                                               \\
         for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;                                    \\
         Py_ssize_t i = 0;                                                                   \\
-        for (; i + PK_LANES <= n; i += PK_LANES)                                            \\
+        for (; i + PK_LANES <= n; i += PK_LANES) {                                          \\
+            PK_PREFETCH((const char *) (x + i) + 4096);                                     \\
+            if (sizeof(T) > 4) PK_PREFETCH((const char *) (x + i) + 4096 + 64);             \\
             for (int l = 0; l < PK_LANES; ++l) acc[l] += (double) x[i + l];                 \\
+        }                                                                                   \\
         for (int w = PK_LANES / 2; w >= 1; w /= 2)                                          \\
             for (int l = 0; l < w; ++l) acc[l] += acc[l + w];                               \\
         double s = acc[0];                                                                  \\
@@ -73,7 +80,7 @@ cdef extern from *:
     #define PK_SEL(g, a, b, VT, MT) ((VT) (((g) & (MT) (a)) | (~(g) & (MT) (b))))
 
     #define PK_DEFINE_ARGMAX(T, SUFFIX, VT, MT)                                             \\
-    static PK_CLONES PK_MAYBE_UNUSED Py_ssize_t pk_argmax_##SUFFIX(const T *x, Py_ssize_t n) {               \\
+    static PK_NOINLINE PK_MAYBE_UNUSED Py_ssize_t pk_argmax_##SUFFIX(const T *x, Py_ssize_t n) {               \\
         enum { VL = 16 / sizeof(T), STEP = 4 * VL };                                        \\
         VT m0, m1, m2, m3, v0, v1, v2, v3, vb;                                              \\
         MT nan, g0, g1, g2, g3;                                                             \\
@@ -84,6 +91,7 @@ cdef extern from *:
         /* Pass 1: lane-wise max of the non-NaN values, and whether a NaN occurs. */        \\
         Py_ssize_t i = 0;                                                                   \\
         for (; i + STEP <= n; i += STEP) {                                                  \\
+            PK_PREFETCH((const char *) (x + i) + 4096);                                     \\
             memcpy(&v0, x + i, 16); memcpy(&v1, x + i + VL, 16);                            \\
             memcpy(&v2, x + i + 2 * VL, 16); memcpy(&v3, x + i + 3 * VL, 16);               \\
             g0 = v0 > m0; g1 = v1 > m1; g2 = v2 > m2; g3 = v3 > m3;                         \\
@@ -138,6 +146,15 @@ cdef extern from *:
     PK_DEFINE_ARGMAX(double, d)
     #endif
 
+    /* Column sums: acc[i] += row[i] in double (vectorised across the row). */
+    #define PK_DEFINE_ACC_ROW(T, SUFFIX)                                                    \\
+    static inline void pk_acc_row_##SUFFIX(double *__restrict acc,                          \\
+                                          const T *__restrict row, Py_ssize_t n) {          \\
+        for (Py_ssize_t i = 0; i < n; ++i) acc[i] += (double) row[i];                       \\
+    }
+    PK_DEFINE_ACC_ROW(float, f)
+    PK_DEFINE_ACC_ROW(double, d)
+
     /* Max over one row segment [lo, hi) of an adaptive window, in order, with the rule of
        the max kernels: take v when it beats m, or when it is the first NaN. */
     #define PK_DEFINE_ROW_MAX(T, SUFFIX)                                                    \\
@@ -171,6 +188,8 @@ cdef extern from *:
     double pk_sum_d(const double *x, Py_ssize_t n) noexcept nogil
     Py_ssize_t pk_argmax_f(const float *x, Py_ssize_t n) noexcept nogil
     Py_ssize_t pk_argmax_d(const double *x, Py_ssize_t n) noexcept nogil
+    void pk_acc_row_f(double *acc, const float *row, Py_ssize_t n) noexcept nogil
+    void pk_acc_row_d(double *acc, const double *row, Py_ssize_t n) noexcept nogil
     void pk_row_max_f(const float *row, Py_ssize_t lo, Py_ssize_t hi, float *m,
                       int64_t *idx, int64_t base) noexcept nogil
     void pk_row_max_d(const double *row, Py_ssize_t lo, Py_ssize_t hi, double *m,

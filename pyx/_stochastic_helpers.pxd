@@ -26,6 +26,24 @@ cdef extern from *:
 
     /* Arguments of one helper never alias: telling the compiler so lets it vectorise. */
     #define PKS_R __restrict
+    /* The row loops are kept out of line, so that their __restrict promises hold: inlined
+       into a kernel, gcc sees pointers into one scratch block and the output rows and needs
+       runtime alias checks it may decline to emit. A call per tap and row is cheap.
+       With gcc on x86-64 Linux they are also compiled twice, for AVX2 and for the baseline,
+       and picked at load time (as _pool_helpers.pxd's PK_ROW; POOLKIT_NO_MULTIVERSION turns
+       it off): twice the vector width where the CPU has it, portable wheels all the same.
+       Both clones give bitwise the same results: the avx2 target does not enable FMA, so
+       every sum and product is rounded exactly as in the baseline code.
+       Check vectorisation with Python's own flags (they include -fwrapv, which changes what
+       gcc vectorises): add -fopt-info-vec-optimized to the compile line setup.py prints. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \\
+        && !defined(POOLKIT_NO_MULTIVERSION)
+    #define PKS_LOOP static __attribute__((target_clones("avx2", "default"), unused))
+    #elif defined(_MSC_VER)
+    #define PKS_LOOP static __declspec(noinline)
+    #else
+    #define PKS_LOOP static __attribute__((noinline, unused))
+    #endif
 
     static inline uint64_t pk_splitmix64(uint64_t key, uint64_t n) {
         uint64_t z = key + n * UINT64_C(0x9E3779B97F4A7C15);
@@ -38,8 +56,7 @@ cdef extern from *:
     static inline float pk_u24(uint32_t half) { return (float)(int32_t)(half >> 8) * 0x1p-24f; }
 
     /* u[i] for the outputs g0, g0 + 1, ..., g0 + n - 1 (see the stream above). */
-    static inline void pk_uniform_row_f(uint64_t key, uint64_t g0, Py_ssize_t n,
-                                        float *PKS_R u) {
+    PKS_LOOP void pk_uniform_row_f(uint64_t key, uint64_t g0, Py_ssize_t n, float *PKS_R u) {
         Py_ssize_t i = 0;
         if (n > 0 && (g0 & 1)) {            /* odd first output: the high half of its pair */
             u[0] = pk_u24((uint32_t)(pk_splitmix64(key, (g0 >> 1) + 1) >> 32));
@@ -57,8 +74,7 @@ cdef extern from *:
         if (i < n)                           /* even last output: the low half of its pair */
             u[i] = pk_u24((uint32_t)pk_splitmix64(key, ((g0 + (uint64_t)i) >> 1) + 1));
     }
-    static inline void pk_uniform_row_d(uint64_t key, uint64_t g0, Py_ssize_t n,
-                                        double *PKS_R u) {
+    PKS_LOOP void pk_uniform_row_d(uint64_t key, uint64_t g0, Py_ssize_t n, double *PKS_R u) {
         for (Py_ssize_t i = 0; i < n; ++i)
             u[i] = (double)(int64_t)(pk_splitmix64(key, g0 + (uint64_t)i + 1) >> 11) * 0x1p-53;
     }
@@ -79,7 +95,7 @@ cdef extern from *:
         }                                                                                   \\
         return bad == 0;                                                                    \\
     }                                                                                       \\
-    static inline int pk_all_valid_##SUFFIX(const T *PKS_R x, Py_ssize_t s, Py_ssize_t n) {  \\
+    PKS_LOOP int pk_all_valid_##SUFFIX(const T *PKS_R x, Py_ssize_t s, Py_ssize_t n) {      \\
         return s == 1 ? pk_all_valid_s_##SUFFIX(x, 1, n) : pk_all_valid_s_##SUFFIX(x, s, n);\\
     }
     PK_DEFINE_ALL_VALID(float, f, FLT_MAX)
@@ -93,24 +109,31 @@ cdef extern from *:
         const T p = u * S;                                                                  \\
         return u > 0 ? p : 0;                                                               \\
     }                                                                                       \\
-    static inline void pk_thresholds_##SUFFIX(const T *PKS_R u, const T *PKS_R S,            \\
-                                             Py_ssize_t n, T *PKS_R t) {                    \\
+    PKS_LOOP void pk_thresholds_##SUFFIX(const T *PKS_R u, const T *PKS_R S, Py_ssize_t n,  \\
+                                         T *PKS_R t) {                                      \\
         for (Py_ssize_t o = 0; o < n; ++o) t[o] = pk_threshold_##SUFFIX(u[o], S[o]);        \\
     }
     PK_DEFINE_THRESHOLDS(float, f)
     PK_DEFINE_THRESHOLDS(double, d)
 
-    /* Window sums, one tap over one output row: acc[o] += row[o*s + off]. */
+    /* Per-tap row loops. A tap reaches the outputs o in [lo, hi), reading row[o*s + off].
+       The out-of-line wrapper moves every pointer to o = lo and the inline body loops from
+       0, with strides 1 and 2 as compile-time constants: the simplest loops to vectorise. */
+    #define PK_TAP_DISPATCH(BODY, ...)                                                      \\
+        if (s == 1) BODY(1, __VA_ARGS__);                                                   \\
+        else if (s == 2) BODY(2, __VA_ARGS__);                                              \\
+        else BODY(s, __VA_ARGS__);
+
+    /* Window sums: acc[o] += row[o*s + off]. */
     #define PK_DEFINE_SUM_TAP(T, SUFFIX)                                                    \\
-    static inline void pk_sum_tap_s_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,\\
-                                            Py_ssize_t lo, Py_ssize_t hi, T *PKS_R acc) {   \\
-        for (Py_ssize_t o = lo; o < hi; ++o) acc[o] = acc[o] + row[o * s + off];            \\
+    static inline void pk_sum_tap_s_##SUFFIX(Py_ssize_t s, const T *PKS_R r, Py_ssize_t n,  \\
+                                             T *PKS_R acc) {                                \\
+        for (Py_ssize_t o = 0; o < n; ++o) acc[o] = acc[o] + r[o * s];                      \\
     }                                                                                       \\
-    static inline void pk_sum_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off, \\
-                                          Py_ssize_t lo, Py_ssize_t hi, T *PKS_R acc) {     \\
-        if (s == 1) pk_sum_tap_s_##SUFFIX(row, 1, off, lo, hi, acc);                        \\
-        else if (s == 2) pk_sum_tap_s_##SUFFIX(row, 2, off, lo, hi, acc);                   \\
-        else pk_sum_tap_s_##SUFFIX(row, s, off, lo, hi, acc);                               \\
+    PKS_LOOP void pk_sum_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,     \\
+                                      Py_ssize_t lo, Py_ssize_t hi, T *PKS_R acc) {         \\
+        if (hi <= lo) return;                                                               \\
+        PK_TAP_DISPATCH(pk_sum_tap_s_##SUFFIX, row + lo * s + off, hi - lo, acc + lo)       \\
     }
     PK_DEFINE_SUM_TAP(float, f)
     PK_DEFINE_SUM_TAP(double, d)
@@ -121,80 +144,94 @@ cdef extern from *:
        the LAST tap taken is the first one whose running sum exceeds t[o] (that tap has
        v > 0, since its running sum grew) -- or, when rounding leaves every running sum
        <= t[o], the last positive one. A window of zeros takes none and keeps what the caller
-       initialised: value 0 at its first input position. The index select is written with
-       a mask, the form gcc vectorises for float (a ternary on an int64 array is not). */
+       initialised: value 0 at its first input position. The value select takes an int
+       condition and the index select an int64 mask: the forms gcc vectorises for float under
+       -fwrapv (an int64 condition for the value, or a ternary on the int64 array, is not;
+       double stays scalar on SSE2, which has no packed 64-bit compare-to-mask path). */
     #define PK_DEFINE_PICK_TAP(T, SUFFIX)                                                   \\
-    static inline void pk_pick_tap_s_##SUFFIX(const T *PKS_R row, Py_ssize_t s,              \\
-                                             Py_ssize_t off, Py_ssize_t lo, Py_ssize_t hi,  \\
-                                             const T *PKS_R t, T *PKS_R cs, T *PKS_R val,   \\
-                                             int64_t *PKS_R idx, int64_t base) {            \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const T v = row[o * s + off];                                                   \\
+    static inline void pk_pick_tap_s_##SUFFIX(Py_ssize_t s, const T *PKS_R r, Py_ssize_t n, \\
+                                              const T *PKS_R t, T *PKS_R cs, T *PKS_R val,  \\
+                                              int64_t *PKS_R idx, int64_t base) {           \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            const T v = r[o * s];                                                           \\
             const T c = cs[o];                                                              \\
-            const int64_t m = -(int64_t)((v > 0) & (c <= t[o]));                            \\
-            val[o] = m ? v : val[o];                                                        \\
+            const int take = (v > 0) & (c <= t[o]);                                         \\
+            const int64_t m = -(int64_t)take;                                               \\
+            const T vo = val[o];                                                            \\
+            val[o] = take ? v : vo;                                                         \\
             idx[o] = (idx[o] & ~m) | ((base + o * s) & m);                                  \\
             cs[o] = c + v;                                                                  \\
         }                                                                                   \\
     }                                                                                       \\
-    static inline void pk_pick_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,\\
-                                           Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R t,  \\
-                                           T *PKS_R cs, T *PKS_R val, int64_t *PKS_R idx,   \\
-                                           int64_t base) {                                  \\
-        if (s == 1) pk_pick_tap_s_##SUFFIX(row, 1, off, lo, hi, t, cs, val, idx, base);     \\
-        else if (s == 2) pk_pick_tap_s_##SUFFIX(row, 2, off, lo, hi, t, cs, val, idx, base);\\
-        else pk_pick_tap_s_##SUFFIX(row, s, off, lo, hi, t, cs, val, idx, base);            \\
+    PKS_LOOP void pk_pick_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,    \\
+                                       Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R t,      \\
+                                       T *PKS_R cs, T *PKS_R val, int64_t *PKS_R idx,       \\
+                                       int64_t base) {                                      \\
+        if (hi <= lo) return;                                                               \\
+        PK_TAP_DISPATCH(pk_pick_tap_s_##SUFFIX, row + lo * s + off, hi - lo, t + lo, cs + lo,\\
+                        val + lo, idx + lo, base + lo * s)                                  \\
     }
 
     /* 2x2 windows, stride 2, no padding, every window inside the plane: one fused pass over
-       the row pair r0, r1 that checks the values, sums, thresholds and selects (the same
-       running sums, in the same order, as the tap-by-tap path). b0 = flat index of r0[0],
-       w = W. Returns 1 when every value read was valid. */
-    #define PK_DEFINE_PICK_2X2(T, SUFFIX, TMAX)                                             \\
-    static inline int pk_pick_2x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
-                                          Py_ssize_t n, const T *PKS_R u, T *PKS_R val,     \\
-                                          int64_t *PKS_R idx, int64_t b0, int32_t w) {      \\
+       the row pair r0, r1 that sums, thresholds and selects (the same running sums, in the
+       same order, as the tap-by-tap path). b0 = flat index of r0[0], w = W (< 2**30).
+       CHECK = 1 (float) also checks the values it reads and returns 1 when all were finite
+       and >= 0; double returns 1 and its caller checks the plane first: the flag's
+       reduction is what keeps gcc from vectorising the double loop on SSE2, and so is an
+       int32 window offset chosen by double comparisons -- double keeps it as a double
+       (exact: w < 2**30). */
+    #define PK_DEFINE_PICK_2X2(T, SUFFIX, TMAX, KT, CHECK)                                  \\
+    PKS_LOOP int pk_pick_2x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t n,   \\
+                                      const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx,   \\
+                                      int64_t b0, int32_t w) {                              \\
         T bad = 0;                                                                          \\
+        const KT k1 = (KT)1, kw = (KT)w, kw1 = (KT)w + (KT)1;                               \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
-            bad = (PK_VALID(a, TMAX) && PK_VALID(b, TMAX) && PK_VALID(c, TMAX)              \\
-                   && PK_VALID(d, TMAX)) ? bad : 1;                                         \\
             const T s1 = a, s2 = s1 + b, s3 = s2 + c, S = s3 + d;                           \\
+            if (CHECK) {                                                                    \\
+                /* Valid: min >= 0, max finite, no NaN (a NaN may slip through the          \\
+                   compare-and-select min and max, never through the sum). About half       \\
+                   the instructions of eight separate comparisons. */                       \\
+                const T m1 = a < b ? a : b, m2 = c < d ? c : d, mn = m1 < m2 ? m1 : m2;     \\
+                const T x1 = a > b ? a : b, x2 = c > d ? c : d, mx = x1 > x2 ? x1 : x2;     \\
+                bad = (mn >= 0 && mx <= TMAX && S == S) ? bad : 1;                          \\
+            }                                                                               \\
             const T t = pk_threshold_##SUFFIX(u[o], S);                                     \\
             T v = 0;                                                                        \\
-            int32_t k = 0;                                                                  \\
-            int take;                                                                       \\
-            take = a > 0;               v = take ? a : v;                                   \\
-            take = (b > 0) & (s1 <= t); v = take ? b : v; k = take ? 1 : k;                 \\
-            take = (c > 0) & (s2 <= t); v = take ? c : v; k = take ? w : k;                 \\
-            take = (d > 0) & (s3 <= t); v = take ? d : v; k = take ? w + 1 : k;             \\
+            KT k = 0;                                                                       \\
+            /* Each condition written into its selects (an int `take` made from a double    \\
+               comparison does not vectorise). */                                           \\
+            v = a > 0 ? a : v;                                                              \\
+            v = (b > 0 && s1 <= t) ? b : v;   k = (b > 0 && s1 <= t) ? k1 : k;              \\
+            v = (c > 0 && s2 <= t) ? c : v;   k = (c > 0 && s2 <= t) ? kw : k;              \\
+            v = (d > 0 && s3 <= t) ? d : v;   k = (d > 0 && s3 <= t) ? kw1 : k;             \\
             val[o] = v;                                                                     \\
-            idx[o] = b0 + 2 * o + k;                                                        \\
+            idx[o] = b0 + 2 * o + (int32_t)k;                                               \\
         }                                                                                   \\
         return bad == 0;                                                                    \\
     }
+
     /* Inference, one tap over one output row, in double for either dtype:
-       S[o] += v, Q[o] += v * v with v = row[o*s + off]. */
+       S[o] += v, Q[o] += v * v with v = row[o*s + off]; then out[o] = Q[o] / S[o], or 0
+       when S[o] == 0 (the quotient is taken, then selected). */
     #define PK_DEFINE_SUMSQ_TAP(T, SUFFIX)                                                  \\
-    static inline void pk_sumsq_tap_s_##SUFFIX(const T *PKS_R row, Py_ssize_t s,             \\
-                                              Py_ssize_t off, Py_ssize_t lo, Py_ssize_t hi, \\
-                                              double *PKS_R S, double *PKS_R Q) {           \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const double v = (double)row[o * s + off];                                      \\
+    static inline void pk_sumsq_tap_s_##SUFFIX(Py_ssize_t s, const T *PKS_R r, Py_ssize_t n,\\
+                                               double *PKS_R S, double *PKS_R Q) {          \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            const double v = (double)r[o * s];                                              \\
             S[o] = S[o] + v;                                                                \\
             Q[o] = Q[o] + v * v;                                                            \\
         }                                                                                   \\
     }                                                                                       \\
-    static inline void pk_sumsq_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,\\
-                                            Py_ssize_t lo, Py_ssize_t hi, double *PKS_R S,  \\
-                                            double *PKS_R Q) {                              \\
-        if (s == 1) pk_sumsq_tap_s_##SUFFIX(row, 1, off, lo, hi, S, Q);                     \\
-        else if (s == 2) pk_sumsq_tap_s_##SUFFIX(row, 2, off, lo, hi, S, Q);                \\
-        else pk_sumsq_tap_s_##SUFFIX(row, s, off, lo, hi, S, Q);                            \\
+    PKS_LOOP void pk_sumsq_tap_##SUFFIX(const T *PKS_R row, Py_ssize_t s, Py_ssize_t off,   \\
+                                        Py_ssize_t lo, Py_ssize_t hi, double *PKS_R S,      \\
+                                        double *PKS_R Q) {                                  \\
+        if (hi <= lo) return;                                                               \\
+        PK_TAP_DISPATCH(pk_sumsq_tap_s_##SUFFIX, row + lo * s + off, hi - lo, S + lo, Q + lo)\\
     }                                                                                       \\
-    /* out[o] = Q[o] / S[o], or 0 when S[o] == 0 (the quotient is taken, then selected). */ \\
-    static inline void pk_ratio_row_##SUFFIX(const double *PKS_R S, const double *PKS_R Q,   \\
-                                            Py_ssize_t n, T *PKS_R out) {                   \\
+    PKS_LOOP void pk_ratio_row_##SUFFIX(const double *PKS_R S, const double *PKS_R Q,       \\
+                                        Py_ssize_t n, T *PKS_R out) {                       \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
             const double sv = S[o];                                                         \\
             const double y = Q[o] / (sv > 0 ? sv : 1.0);                                    \\
@@ -205,8 +242,8 @@ cdef extern from *:
     PK_DEFINE_PICK_TAP(double, d)
     PK_DEFINE_SUMSQ_TAP(float, f)
     PK_DEFINE_SUMSQ_TAP(double, d)
-    PK_DEFINE_PICK_2X2(float, f, FLT_MAX)
-    PK_DEFINE_PICK_2X2(double, d, DBL_MAX)
+    PK_DEFINE_PICK_2X2(float, f, FLT_MAX, int32_t, 1)
+    PK_DEFINE_PICK_2X2(double, d, DBL_MAX, double, 0)
     """
     uint64_t pk_splitmix64(uint64_t key, uint64_t n) noexcept nogil
     void pk_uniform_row_f(uint64_t key, uint64_t g0, Py_ssize_t n, float *u) noexcept nogil

@@ -22,14 +22,15 @@ parameter validated there, every window holds at least one input position (no di
 
 Every kernel checks its whole plane for negative, NaN or infinite values -- including the
 rows and columns no window covers -- and reports the planes holding one through its return
-code; the facade then raises ``ValueError`` naming the first bad value. The general path
-checks a plane in one branch-free pass before using it (the plane is then hot in cache); the
-fused 2x2/stride-2 training path checks the values as it reads them, so it costs no extra
-pass. Kernels never raise.
+code; the facade then raises ``ValueError`` naming the first bad value. A plane is checked in
+one branch-free pass before it is used (it is then hot in cache), except by the float32 fused
+2x2/stride-2 training path, which checks the values as it reads them. Kernels never raise.
 
 Speed: the training forward has a fused one-pass loop for 2x2 windows with stride 2 and no
-padding (the common case, vectorised for float32), and a general two-pass path (window sums,
-then a select pass over the same taps) whose per-tap loops vectorise across an output row.
+padding (the common case), and a general two-pass path (window sums, then a select pass over
+the same taps) whose per-tap loops vectorise across an output row (float32; the double select
+pass stays scalar on SSE2/AVX2). The inference forward runs tap by tap the same way; its
+backward, not a hot path, is a plain loop per output.
 
 Each plane is read and written by one thread only (``prange`` over planes), and the uniform of
 an output comes from a counter-based stream indexed by the output's global position (see
@@ -72,10 +73,13 @@ cdef inline void _sample_row(
     taps in the same (row-major window) order. Padded taps are skipped."""
     cdef intp_t hs = oh * sh - ph
     cdef intp_t h0 = max(hs, 0), h1 = min(hs + kh, H)
+    # Only the tap columns some window of the row places inside the input (a huge kernel
+    # must not cost a loop over every tap): j - pw in [-(OW - 1) * sw, W).
+    cdef intp_t j0 = max(0, pw - (OW - 1) * sw), j1 = min(kw, W + pw)
     cdef intp_t ih, j, ow, off, lo, hi
     memset(cs, 0, OW * sizeof(floating))
     for ih in range(h0, h1):
-        for j in range(kw):
+        for j in range(j0, j1):
             off = j - pw
             lo = pk_first_out(off, sw, OW)
             hi = pk_end_out(off, sw, W, OW)
@@ -92,7 +96,7 @@ cdef inline void _sample_row(
         vrow[ow] = 0
         irow[ow] = h0 * W + max(ow * sw - pw, 0)   # what a zero-sum window records
     for ih in range(h0, h1):
-        for j in range(kw):
+        for j in range(j0, j1):
             off = j - pw
             lo = pk_first_out(off, sw, OW)
             hi = pk_end_out(off, sw, W, OW)
@@ -118,11 +122,11 @@ cdef inline bint _sample_plane(
     cdef bint ok = True
     cdef const floating *u
     # 2x2 stride-2 windows without padding, all inside the plane: one fused pass per row
-    # pair that also checks the values it reads; the rows and columns no window covers (odd
-    # H or W) are checked apart.
+    # pair, which for float also checks the values it reads; the rows and columns no window
+    # covers (odd H or W) are checked apart. Double planes are checked first, in one pass.
     cdef bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0
                            and pw == 0 and 2 * OH <= H and 2 * OW <= W and W < (1 << 30))
-    if fused_2x2:
+    if fused_2x2 and floating is float:
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
         if 2 * OW < W:
@@ -232,6 +236,8 @@ def stochastic_pool2d_infer(
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
         intp_t p, oh, ih, j, hs, off, lo, hi, n_bad = 0, n_fail = 0
+        # Tap columns some window places inside the input (see _sample_row).
+        intp_t j0 = max(0, pw - (OW - 1) * sw), j1 = min(kw, W + pw)
         const floating *xp
         double *S = NULL
 
@@ -250,7 +256,7 @@ def stochastic_pool2d_infer(
                 hs = oh * sh - ph
                 memset(S, 0, 2 * OW * sizeof(double))
                 for ih in range(max(hs, 0), min(hs + kh, H)):
-                    for j in range(kw):
+                    for j in range(j0, j1):
                         off = j - pw
                         lo = pk_first_out(off, sw, OW)
                         hi = pk_end_out(off, sw, W, OW)

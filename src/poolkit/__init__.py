@@ -10,6 +10,14 @@ from ._version import __version__
 from ._config import openmp_enabled, show_config
 from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from ._layers import AvgPool2d, Layer, MaxPool2d
+from ._stochastic import StochasticPool2d, stochastic_pool2d, stochastic_pool2d_backward
+from ._global import (GlobalAvgPool2d, GlobalMaxPool2d, global_avg_pool2d,
+                      global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward)
+from ._adaptive import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, adaptive_avg_pool2d,
+                        adaptive_avg_pool2d_backward, adaptive_max_pool2d,
+                        adaptive_max_pool2d_backward)
+from ._unpool import MaxUnpool2d, max_unpool2d, max_unpool2d_backward
+from ._cam import class_activation_map
 from . import reference
 
 __all__ = [
@@ -23,5 +31,24 @@ __all__ = [
     "Layer",
     "MaxPool2d",
     "AvgPool2d",
+    "stochastic_pool2d",
+    "stochastic_pool2d_backward",
+    "StochasticPool2d",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
+    "GlobalAvgPool2d",
+    "GlobalMaxPool2d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "MaxUnpool2d",
+    "class_activation_map",
     "reference",
 ]

@@ -38,6 +38,20 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_backward",
     "pool_output_size",
+    "stochastic_pool2d",
+    "stochastic_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "adaptive_window",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "max_unpool2d",
+    "max_unpool2d_backward",
+    "class_activation_map",
 ]
 
 _AXES = ("H", "W")
@@ -525,3 +539,5 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
                             grad_input[n, c, h, w] = grad_input[n, c, h, w] + share
 
     return grad_input.reshape(input_shape)
+from ._ref_stochastic import stochastic_pool2d, stochastic_pool2d_backward  # noqa: E402,F401
+from ._ref_global import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d, adaptive_max_pool2d_backward, adaptive_window, class_activation_map, global_avg_pool2d, global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward, max_unpool2d, max_unpool2d_backward)  # noqa: E402,F401
