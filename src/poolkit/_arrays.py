@@ -76,5 +76,13 @@ def may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
 def output(out, shape, dtype, name="out", inputs=()) -> np.ndarray:
     """``out`` checked, or a new C-contiguous array when ``out`` is None."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        try:
+            return np.empty(shape, dtype=dtype)
+        except ValueError:
+            # NumPy's "array is too big": a result whose size overflows 64 bits (from a huge
+            # input_shape or output_size). Say which shape.
+            raise ValueError(
+                f"the result would have shape {tuple(shape)} and dtype {np.dtype(dtype)}: more "
+                f"bytes than a NumPy array can address (2**63 - 1)"
+            ) from None
     return check_out(out, shape, dtype, name, inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -17,7 +18,7 @@ def openmp_enabled() -> bool:
     return _openmp.openmp_enabled()
 
 
-def config() -> dict:
+def config() -> dict[str, Any]:
     """The facts ``show_config`` prints, as a dict."""
     return {
         "poolkit": __version__,
@@ -32,7 +33,7 @@ def config() -> dict:
     }
 
 
-def show_config(file=None) -> None:
+def show_config(file: TextIO | None = None) -> None:
     """Print poolkit's version, compiler, OpenMP on/off and the default thread count."""
     c = config()
     omp = (f"on (OpenMP {c['openmp_version']})" if c["openmp"]

@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-from ._params import _MAX_DIM, check_divisor_override, pool_params
-from ._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from ._params import _MAX_DIM, as_flag, check_divisor_override, pool_params
+from ._threads import resolve
+from ._pooling import (
+    FloatArray,
+    IntOrPair,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = ["Layer", "MaxPool2d", "AvgPool2d"]
+
+_L = TypeVar("_L", bound="Layer")
 
 
 class Layer:
@@ -25,23 +37,24 @@ class Layer:
 
     _params: tuple = ()
 
-    def __init__(self, n_threads=None):
+    def __init__(self, n_threads: int | None = None) -> None:
+        resolve(n_threads)  # a bad n_threads fails here, not at the first forward
         self.n_threads = n_threads
         self.training = True
         self._cache = None
         self._busy = threading.Lock()
 
     # -- the public protocol -------------------------------------------------------------
-    def __call__(self, x):
+    def __call__(self, x: npt.ArrayLike) -> Any:
         return self.forward(x)
 
-    def forward(self, x):
+    def forward(self, x: npt.ArrayLike) -> Any:
         with self._exclusive("forward"):
             result, cache = self._forward(x)
             self._cache = cache
             return result
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: npt.ArrayLike) -> FloatArray:
         with self._exclusive("backward"):
             if self._cache is None:
                 raise RuntimeError(
@@ -50,16 +63,16 @@ class Layer:
                 )
             return self._backward(grad_output, self._cache)
 
-    def train(self, mode: bool = True):
+    def train(self: _L, mode: bool = True) -> _L:
         """Switch to training mode (``mode=False``: inference); returns self."""
-        self.training = bool(mode)
+        self.training = as_flag(mode, "mode")
         return self
 
-    def eval(self):
+    def eval(self: _L) -> _L:
         """Switch to inference mode; returns self."""
         return self.train(False)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._params)
         return f"{type(self).__name__}({args})"
 
@@ -118,8 +131,9 @@ class MaxPool2d(Layer):
 
     _params = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 return_indices=False, n_threads=None):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, ceil_mode: bool = False,
+                 return_indices: bool = False, n_threads: int | None = None) -> None:
         _check_window(kernel_size, stride, padding, dilation, ceil_mode)
         super().__init__(n_threads)
         self.kernel_size = kernel_size
@@ -127,7 +141,7 @@ class MaxPool2d(Layer):
         self.padding = padding
         self.dilation = dilation
         self.ceil_mode = ceil_mode
-        self.return_indices = bool(return_indices)
+        self.return_indices = as_flag(return_indices, "return_indices")
 
     def _forward(self, x):
         values, indices = max_pool2d(
@@ -162,8 +176,9 @@ class AvgPool2d(Layer):
     _params = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
                "divisor_override")
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None, n_threads=None):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None, n_threads: int | None = None) -> None:
         _check_window(kernel_size, stride, padding, 1, ceil_mode)
         check_divisor_override(divisor_override)
         super().__init__(n_threads)

@@ -71,6 +71,15 @@ def output_size(L: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     return out
 
 
+def as_flag(value, name: str) -> bool:
+    """``bool(value)`` for a truthy-flag parameter (``return_indices``), with an error that
+    names it instead of NumPy's "truth value of an array ... is ambiguous"."""
+    try:
+        return bool(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a bool, got {value!r}") from None
+
+
 def _check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
@@ -88,17 +97,27 @@ def pool_params(in_hw, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
     """
     try:
         return _pool_params_cached(in_hw, kernel_size, stride, padding, dilation, ceil_mode,
-                                   type(kernel_size), type(stride), type(padding),
-                                   type(dilation), type(ceil_mode))
+                                   _types(kernel_size), _types(stride), _types(padding),
+                                   _types(dilation), type(ceil_mode))
     except TypeError as exc:
         if "unhashable" not in str(exc):
             raise
     return _pool_params(in_hw, kernel_size, stride, padding, dilation, ceil_mode)
 
 
+def _types(value):
+    """The cache-key part that tells apart equal values of different types: ``2`` / ``2.0``
+    / ``True``, and also ``(2, 2)`` / ``(2.0, 2)`` / ``(True, 2)`` (equal, equally hashed
+    tuples whose entries differ in type)."""
+    if isinstance(value, tuple):
+        return (tuple,) + tuple(map(_types, value))
+    return type(value)
+
+
 @functools.lru_cache(maxsize=512)
 def _pool_params_cached(in_hw, kernel_size, stride, padding, dilation, ceil_mode, *types):
-    # ``types`` keeps 2 and 2.0 (equal and of equal hash) from sharing an entry.
+    # ``types`` keeps 2 and 2.0, or (2, 2) and (2.0, 2) (equal and of equal hash), from
+    # sharing an entry: only the int forms are valid.
     return _pool_params(in_hw, kernel_size, stride, padding, dilation, ceil_mode)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Literal, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _avg_pool, _max_pool
 from ._arrays import as_float_input, as_planes, check_plane, output
-from ._params import as_int, check_divisor_override, pool_params
+from ._params import as_flag, as_int, check_divisor_override, pool_params
 from ._threads import resolve
 
 __all__ = [
@@ -15,6 +19,14 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
 ]
+
+# Types of the public signatures (PEP 604 unions: fine at run time from Python 3.10).
+IntOrPair = int | tuple[int, int]
+"""A window parameter: one int for both axes, or ``(h, w)``."""
+FloatArray = npt.NDArray[np.floating]
+"""float32 or float64 results (the input's dtype)."""
+IndexArray = npt.NDArray[np.int64]
+"""argmax indices: flat ``h * W + w`` positions in the input plane."""
 
 
 def _native(dtype) -> np.dtype:
@@ -26,7 +38,7 @@ def _planes_of(arr: np.ndarray) -> np.ndarray:
     return arr.reshape((-1,) + arr.shape[-2:])
 
 
-def check_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
+def check_input_shape(input_shape: Sequence[int], grad_output: np.ndarray) -> tuple[int, ...]:
     """Validate ``input_shape`` of a backward function against its ``grad_output``."""
     try:
         shape = tuple(as_int(v, "input_shape") for v in input_shape)
@@ -48,8 +60,9 @@ def check_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
     return shape
 
 
-def split_out_pair(out, return_indices: bool):
-    """``out=`` is an array, or a pair (values, indices) when indices are returned."""
+def split_out_pair(out: Any, return_indices: bool) -> tuple[Any, Any]:
+    """``out=`` is an array, or a pair (values, indices) when indices are returned (each part
+    is checked later, by ``output``)."""
     if out is None:
         return None, None
     if return_indices:
@@ -62,7 +75,7 @@ def split_out_pair(out, return_indices: bool):
     return out, None
 
 
-def as_indices(indices, shape: tuple) -> np.ndarray:
+def as_indices(indices: npt.ArrayLike, shape: Sequence[int]) -> IndexArray:
     """User indices as C-contiguous native int64 of the given shape (not yet bounds-checked)."""
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
@@ -88,18 +101,40 @@ def raise_bad_indices(indices: np.ndarray, plane_size: int) -> None:
 # ----------------------------------------------------------------------------- max pooling
 
 
+# Overloads: the result is an array, or a (values, indices) pair with return_indices=True.
+@overload
 def max_pool2d(
-    x,
-    kernel_size,
-    stride=None,
-    padding=0,
-    dilation=1,
-    ceil_mode=False,
-    return_indices=False,
+    x: npt.ArrayLike, kernel_size: IntOrPair, stride: IntOrPair | None = ...,
+    padding: IntOrPair = ..., dilation: IntOrPair = ..., ceil_mode: bool = ...,
+    return_indices: Literal[False] = ..., *, out: np.ndarray | None = ...,
+    n_threads: int | None = ...,
+) -> FloatArray: ...
+@overload
+def max_pool2d(
+    x: npt.ArrayLike, kernel_size: IntOrPair, stride: IntOrPair | None = ...,
+    padding: IntOrPair = ..., dilation: IntOrPair = ..., ceil_mode: bool = ...,
+    *, return_indices: Literal[True], out: tuple[np.ndarray, np.ndarray] | None = ...,
+    n_threads: int | None = ...,
+) -> tuple[FloatArray, IndexArray]: ...
+@overload
+def max_pool2d(
+    x: npt.ArrayLike, kernel_size: IntOrPair, stride: IntOrPair | None = ...,
+    padding: IntOrPair = ..., dilation: IntOrPair = ..., ceil_mode: bool = ...,
+    return_indices: bool = ..., *, out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = ...,
+    n_threads: int | None = ...,
+) -> FloatArray | tuple[FloatArray, IndexArray]: ...
+def max_pool2d(
+    x: npt.ArrayLike,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
     *,
-    out=None,
-    n_threads=None,
-):
+    out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+    n_threads: int | None = None,
+) -> FloatArray | tuple[FloatArray, IndexArray]:
     """2-D max pooling over the last two axes, with optional argmax indices.
 
     Parameters
@@ -162,7 +197,7 @@ def max_pool2d(
     prm = pool_params(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
     shape = x.shape[:-2] + prm.out_hw
     dtype = _native(x.dtype)
-    return_indices = bool(return_indices)
+    return_indices = as_flag(return_indices, "return_indices")
     out_v, out_i = split_out_pair(out, return_indices)
     values = output(out_v, shape, dtype, "out[0]" if return_indices else "out", (x,))
     indices = output(out_i, shape, np.int64, "out[1]", (x, values)) if return_indices else None
@@ -178,11 +213,18 @@ def max_pool2d(
             raise MemoryError("max_pool2d could not allocate its scratch row")
     else:
         resolve(n_threads)
-    return (values, indices) if return_indices else values
+    return values if indices is None else (values, indices)
 
 
-def max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None,
-                        _trusted_indices=False):
+def max_pool2d_backward(
+    grad_output: npt.ArrayLike,
+    indices: npt.ArrayLike,
+    input_shape: Sequence[int],
+    *,
+    out: np.ndarray | None = None,
+    n_threads: int | None = None,
+    _trusted_indices: bool = False,
+) -> FloatArray:
     """Gradient of :func:`max_pool2d`: route each output gradient to its argmax.
 
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``; overlapping
@@ -248,17 +290,17 @@ def _avg_params(in_hw, kernel_size, stride, padding, ceil_mode, count_include_pa
 
 
 def avg_pool2d(
-    x,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
-    divisor_override=None,
+    x: npt.ArrayLike,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
     *,
-    out=None,
-    n_threads=None,
-):
+    out: np.ndarray | None = None,
+    n_threads: int | None = None,
+) -> FloatArray:
     """2-D average (mean) pooling over the last two axes.
 
     Parameters
@@ -310,18 +352,18 @@ def avg_pool2d(
 
 
 def avg_pool2d_backward(
-    grad_output,
-    input_shape,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
-    divisor_override=None,
+    grad_output: npt.ArrayLike,
+    input_shape: Sequence[int],
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
     *,
-    out=None,
-    n_threads=None,
-):
+    out: np.ndarray | None = None,
+    n_threads: int | None = None,
+) -> FloatArray:
     """Gradient of :func:`avg_pool2d`: spread each output gradient over its window.
 
     Every input position of a window receives ``grad_output / divisor`` with the forward's

@@ -8,9 +8,11 @@ import numpy as np
 
 from . import _openmp
 
-# Inputs smaller than this many elements run on one thread: starting a team costs more than
-# the work (scikit-learn #30662 measured 15x slowdowns otherwise).
-SMALL_WORK = 1 << 15
+# Work (elements read plus written) below this runs on one thread: starting and joining a team
+# costs more than the work (scikit-learn #30662 measured 15x slowdowns otherwise), and far more
+# when the cores are busy with other processes (a (32, 16, 8, 8) layer was 4-10x slower with two
+# threads than with one on a loaded 2-core machine). 2**17 elements take ~30 us on one core.
+SMALL_WORK = 1 << 17
 
 
 def cpu_count() -> int:
@@ -59,4 +61,11 @@ def resolve(n_threads, work: int = SMALL_WORK) -> int:
             n = 1
     if work < SMALL_WORK:
         return 1
-    return min(n, 1 << 16)
+    return min(n, max_team())
+
+
+def max_team() -> int:
+    """The most threads a kernel is ever handed: an explicit ``n_threads`` above it is capped
+    (results do not depend on the count). libgomp cannot start arbitrarily many threads: a
+    team of 65536 crashed the process (SIGSEGV) on a 2-core Linux machine."""
+    return max(256, 8 * cpu_count())
