@@ -18,7 +18,7 @@ from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t
 from _pool_helpers cimport (
-    pk_add_tap_f, pk_add_tap_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
+    pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
     pk_expand_row_d, pk_first_out, pk_end_out,
 )
@@ -59,6 +59,9 @@ def avg_pool2d_forward(
         const floating *xp
         floating *orow
         floating *wcount = NULL
+        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
+        bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+                          and 2 * OH <= H and 2 * OW <= W)
 
     with nogil, parallel(num_threads=n_threads):
         # Per thread: the width part of every window's divisor (the same for every row).
@@ -79,6 +82,14 @@ def avg_pool2d_forward(
                 first = max(hs, 0)
                 last = min(he, H)
                 hcount = (he - hs) if count_include_pad else (last - first)
+                if fused_2x2:
+                    if floating is float:
+                        pk_avg_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW,
+                                     <float> (divisor_override if divisor_override else 4), orow)
+                    else:
+                        pk_avg_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW,
+                                     <double> (divisor_override if divisor_override else 4), orow)
+                    continue
                 memset(orow, 0, OW * sizeof(floating))
                 # Taps in row-major window order: each sum is taken in the reference's order.
                 for ih in range(first, last):

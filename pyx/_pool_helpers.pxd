@@ -165,6 +165,14 @@ cdef extern from *:
                                          const T *PK_R wcount, T d, T *PK_R q) {            \\
         if (wcount) { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / (hcount * wcount[o]); } \\
         else { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / d; }                        \\
+    }                                                                                       \\
+    /* 2x2 windows, stride 2, all inside the input, divided by d: one fused pass. The sum    \\
+       starts from +0 and adds in row-major order, exactly as the tap loops and the          \\
+       reference do (so even the sign of a zero sum agrees). */                              \\
+    PK_ROW void pk_avg_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,      \\
+                                   T d, T *PK_R out) {                                       \\
+        for (Py_ssize_t o = 0; o < n_out; ++o)                                               \\
+            out[o] = (((((T)0 + r0[2 * o]) + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]) / d;  \\
     }
     PK_DEFINE_ADD_TAP(float, f)
     PK_DEFINE_ADD_TAP(double, d)
@@ -246,6 +254,10 @@ cdef extern from *:
                       Py_ssize_t hi, float *acc) noexcept nogil
     void pk_add_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, double *acc) noexcept nogil
+    void pk_avg_2x2_f(const float *r0, const float *r1, Py_ssize_t n_out, float d,
+                      float *out) noexcept nogil
+    void pk_avg_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double d,
+                      double *out) noexcept nogil
     void pk_divide_f(float *acc, Py_ssize_t n, float hcount, const float *wcount) noexcept nogil
     void pk_divide_d(double *acc, Py_ssize_t n, double hcount,
                      const double *wcount) noexcept nogil
