@@ -7,6 +7,8 @@ user-supplied ``out=`` arrays.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._params import _MAX_DIM
@@ -37,6 +39,17 @@ def check_plane(shape, name: str = "x") -> None:
         raise ValueError(f"{name} must have H > 0 and W > 0, got shape {tuple(shape)}")
     if H > _MAX_DIM or W > _MAX_DIM:
         raise ValueError(f"{name} has a plane side above {_MAX_DIM}: shape {tuple(shape)}")
+
+
+def check_nbytes(shape, dtype, name: str) -> None:
+    """ValueError when an array of ``shape`` and ``dtype`` could not exist: its size overflows
+    what a NumPy array can address (NumPy's own rule: zero-length axes count as 1)."""
+    nbytes = math.prod(max(int(v), 1) for v in shape) * np.dtype(dtype).itemsize
+    if nbytes > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"{name} {tuple(shape)} is too large: an array of that shape and dtype "
+            f"{np.dtype(dtype)} would need {nbytes} bytes, more than a NumPy array can address"
+        )
 
 
 def as_planes(x: np.ndarray) -> np.ndarray:

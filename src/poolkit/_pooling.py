@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _avg_pool, _max_pool
-from ._arrays import as_float_input, as_planes, check_plane, output
+from ._arrays import as_float_input, as_planes, check_nbytes, check_plane, output
 from ._params import as_flag, as_int, check_divisor_override, pool_params
 from ._threads import resolve
 
@@ -57,6 +57,7 @@ def check_input_shape(input_shape: Sequence[int], grad_output: np.ndarray) -> tu
             f"leading (batch, channel) dimensions"
         )
     check_plane(shape, "input_shape")
+    check_nbytes(shape, grad_output.dtype, "input_shape")  # before any input is copied
     return shape
 
 
