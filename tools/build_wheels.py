@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r.version:5}  {r.wheel.name}  {human(r.wheel.stat().st_size)}"
                   f"  (unrepaired {human(r.raw_size)}; bundles {bundles})")
         print(f"  {'':5}  {r.status}: tests {r.tests or '-'}  [{r.seconds:.0f} s]"
-              + (f"  {r.note}" if r.note and r.status != "ok" else ""))
+              + (f"  {r.note}" if r.note and not r.note.startswith("tests failed") else ""))
     print("all wheels built, repaired and tested" if ok else "SOME WHEELS FAILED")
     return 0 if ok else 1
 
