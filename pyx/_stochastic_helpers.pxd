@@ -53,7 +53,7 @@ cdef extern from *:
     }
     /* 24 bits of a 32-bit half as a float in [0, 1) (the shift leaves a value that fits an
        int32, whose conversion is cheaper than an unsigned one). */
-    static inline float pk_u24(uint32_t half) { return (float)(int32_t)(half >> 8) * 0x1p-24f; }
+    static inline float pk_u24(uint32_t half) { return (float)(int32_t)(half >> 8) * (1.0f / 16777216.0f); }
 
     /* u[i] for the outputs g0, g0 + 1, ..., g0 + n - 1 (see the stream above). */
     PKS_LOOP void pk_uniform_row_f(uint64_t key, uint64_t g0, Py_ssize_t n, float *PKS_R u) {
@@ -76,7 +76,7 @@ cdef extern from *:
     }
     PKS_LOOP void pk_uniform_row_d(uint64_t key, uint64_t g0, Py_ssize_t n, double *PKS_R u) {
         for (Py_ssize_t i = 0; i < n; ++i)
-            u[i] = (double)(int64_t)(pk_splitmix64(key, g0 + (uint64_t)i + 1) >> 11) * 0x1p-53;
+            u[i] = (double)(int64_t)(pk_splitmix64(key, g0 + (uint64_t)i + 1) >> 11) * (1.0 / 9007199254740992.0);
     }
 
     /* An activation stochastic pooling accepts: finite and >= 0 (-0.0 included; NaN fails

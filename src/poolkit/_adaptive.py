@@ -3,14 +3,24 @@ their layers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _adaptive_pool, _global_pool
 from ._arrays import as_float_input, as_planes, check_plane, output
 from ._global import _scratch, flat_planes
 from ._layers import Layer
 from ._params import _MAX_DIM, as_int
-from ._pooling import as_indices, check_input_shape, raise_bad_indices, split_out_pair
+from ._pooling import (
+    FloatArray,
+    IndexArray,
+    as_indices,
+    check_input_shape,
+    raise_bad_indices,
+    split_out_pair,
+)
 from ._threads import resolve
 
 __all__ = [
@@ -47,7 +57,8 @@ def adaptive_windows(L: int, n_out: int) -> list[tuple[int, int]]:
     return [((o * L) // n_out, -((-(o + 1) * L) // n_out)) for o in range(n_out)]
 
 
-def output_hw(output_size, in_hw=None) -> tuple:
+def output_hw(output_size: int | tuple[int | None, int | None],
+              in_hw: tuple[int, int] | None = None) -> tuple:
     """Normalise ``output_size`` (an int, or an ``(h, w)`` pair whose entries may be None for
     "the input's size", as in PyTorch) to a pair; with ``in_hw`` None entries are resolved."""
     if isinstance(output_size, (tuple, list, np.ndarray)):
@@ -76,7 +87,8 @@ def output_hw(output_size, in_hw=None) -> tuple:
 # ------------------------------------------------------------------------ adaptive average
 
 
-def adaptive_avg_pool2d(x, output_size, *, out=None, n_threads=None):
+def adaptive_avg_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, int | None], *,
+                        out: np.ndarray | None = None, n_threads: int | None = None) -> FloatArray:
     """Adaptive average pooling: the mean over PyTorch's adaptive windows.
 
     Output ``(oh, ow)`` averages rows ``[floor(oh * H / OH), ceil((oh + 1) * H / OH))`` and
@@ -141,7 +153,9 @@ def _grad_output_hw(g: np.ndarray) -> tuple:
     return g.shape[-2:]
 
 
-def adaptive_avg_pool2d_backward(grad_output, input_shape, *, out=None, n_threads=None):
+def adaptive_avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence[int], *,
+                                 out: np.ndarray | None = None,
+                                 n_threads: int | None = None) -> FloatArray:
     """Gradient of :func:`adaptive_avg_pool2d`.
 
     Each output gradient, divided by its window's size, is added to every position of its
@@ -188,7 +202,10 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, out=None, n_thread
 # ---------------------------------------------------------------------------- adaptive max
 
 
-def adaptive_max_pool2d(x, output_size, return_indices=False, *, out=None, n_threads=None):
+def adaptive_max_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, int | None],
+                        return_indices: bool = False, *,
+                        out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+                        n_threads: int | None = None) -> FloatArray | tuple[FloatArray, IndexArray]:
     """Adaptive max pooling: the maximum over PyTorch's adaptive windows.
 
     Parameters
@@ -251,8 +268,10 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, out=None, n_thr
     return (values, indices) if return_indices else values
 
 
-def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, out=None,
-                                 n_threads=None, _trusted_indices=False):
+def adaptive_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
+                                 input_shape: Sequence[int], *, out: np.ndarray | None = None,
+                                 n_threads: int | None = None,
+                                 _trusted_indices: bool = False) -> FloatArray:
     """Gradient of :func:`adaptive_max_pool2d`: route each output gradient to its argmax.
 
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``; windows that
@@ -322,7 +341,8 @@ class AdaptiveAvgPool2d(Layer):
 
     _params = ("output_size",)
 
-    def __init__(self, output_size, n_threads=None):
+    def __init__(self, output_size: int | tuple[int | None, int | None],
+                 n_threads: int | None = None) -> None:
         output_hw(output_size)  # validate now; None entries are resolved per input
         super().__init__(n_threads)
         self.output_size = output_size
@@ -353,7 +373,8 @@ class AdaptiveMaxPool2d(Layer):
 
     _params = ("output_size", "return_indices")
 
-    def __init__(self, output_size, return_indices=False, n_threads=None):
+    def __init__(self, output_size: int | tuple[int | None, int | None],
+                 return_indices: bool = False, n_threads: int | None = None) -> None:
         output_hw(output_size)
         super().__init__(n_threads)
         self.output_size = output_size

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ._arrays import FLOAT_TYPES
 from ._params import _MAX_DIM, pair
+from ._pooling import FloatArray, IntOrPair
 
 __all__ = ["class_activation_map", "resize_bilinear"]
 
@@ -38,7 +40,7 @@ def _axis_weights(n_in: int, n_out: int):
     return i0, i1, t
 
 
-def resize_bilinear(maps, size) -> np.ndarray:
+def resize_bilinear(maps: npt.ArrayLike, size: IntOrPair) -> np.ndarray:
     """Resize the last two axes of ``maps`` to ``size`` by bilinear interpolation.
 
     The convention of PyTorch's ``interpolate(mode="bilinear", align_corners=False)``, OpenCV's
@@ -89,7 +91,9 @@ def _normalize(maps: np.ndarray) -> np.ndarray:
     return np.where(span > 0, out, np.where(np.isnan(span), np.nan, 0.0))
 
 
-def class_activation_map(features, weights, class_index, size=None, *, normalize=None):
+def class_activation_map(features: npt.ArrayLike, weights: npt.ArrayLike,
+                         class_index: int | npt.ArrayLike, size: IntOrPair | None = None, *,
+                         normalize: bool | None = None) -> FloatArray:
     """Class activation maps (Zhou et al. 2016, "Learning Deep Features for Discriminative
     Localization").
 

@@ -3,13 +3,16 @@ their layers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _global_pool
 from ._arrays import FLOAT_TYPES, as_float_input, as_planes, check_plane, output
 from ._layers import Layer
 from ._params import as_int
-from ._pooling import split_out_pair
+from ._pooling import FloatArray, IndexArray, split_out_pair
 from ._threads import resolve
 
 __all__ = [
@@ -29,7 +32,7 @@ def _native(dtype) -> np.dtype:
     return np.dtype(dtype).newbyteorder("=")
 
 
-def check_bool(value, name: str) -> bool:
+def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return bool(value)
@@ -86,7 +89,8 @@ def _scratch(n_planes: int, hw: int, dtype) -> np.ndarray:
 # ------------------------------------------------------------------------- global average
 
 
-def global_avg_pool2d(x, keepdims=False, *, out=None, n_threads=None):
+def global_avg_pool2d(x: npt.ArrayLike, keepdims: bool = False, *, out: np.ndarray | None = None,
+                      n_threads: int | None = None) -> FloatArray:
     """Global average pooling (Lin et al. 2014, "Network In Network"): the mean of each plane.
 
     Parameters
@@ -141,7 +145,9 @@ def global_avg_pool2d(x, keepdims=False, *, out=None, n_threads=None):
     return result
 
 
-def global_avg_pool2d_backward(grad_output, input_shape, *, out=None, n_threads=None):
+def global_avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence[int], *,
+                               out: np.ndarray | None = None,
+                               n_threads: int | None = None) -> FloatArray:
     """Gradient of :func:`global_avg_pool2d`: ``grad_output / (H * W)`` at every position.
 
     Parameters
@@ -190,7 +196,9 @@ def _flat_grad(g: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- global max
 
 
-def global_max_pool2d(x, keepdims=False, return_indices=False, *, out=None, n_threads=None):
+def global_max_pool2d(x: npt.ArrayLike, keepdims: bool = False, return_indices: bool = False,
+                      *, out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+                      n_threads: int | None = None) -> FloatArray | tuple[FloatArray, IndexArray]:
     """Global max pooling: the maximum of each plane, optionally with its position.
 
     Parameters
@@ -246,8 +254,10 @@ def global_max_pool2d(x, keepdims=False, return_indices=False, *, out=None, n_th
     return (values, indices) if return_indices else values
 
 
-def global_max_pool2d_backward(grad_output, indices, input_shape, *, out=None, n_threads=None,
-                               _trusted_indices=False):
+def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
+                               input_shape: Sequence[int], *, out: np.ndarray | None = None,
+                               n_threads: int | None = None,
+                               _trusted_indices: bool = False) -> FloatArray:
     """Gradient of :func:`global_max_pool2d`: each plane's gradient goes to its argmax.
 
     Parameters
@@ -328,7 +338,7 @@ class GlobalAvgPool2d(Layer):
 
     _params = ("keepdims",)
 
-    def __init__(self, keepdims=False, n_threads=None):
+    def __init__(self, keepdims: bool = False, n_threads: int | None = None) -> None:
         self.keepdims = check_bool(keepdims, "keepdims")
         super().__init__(n_threads)
 
@@ -359,7 +369,8 @@ class GlobalMaxPool2d(Layer):
 
     _params = ("keepdims", "return_indices")
 
-    def __init__(self, keepdims=False, return_indices=False, n_threads=None):
+    def __init__(self, keepdims: bool = False, return_indices: bool = False,
+                 n_threads: int | None = None) -> None:
         self.keepdims = check_bool(keepdims, "keepdims")
         self.return_indices = bool(return_indices)
         super().__init__(n_threads)

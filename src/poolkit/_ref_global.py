@@ -17,10 +17,14 @@ Conventions (those of ``poolkit.reference``):
   dtypes, then divided and rounded once to the dtype.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "global_avg_pool2d",
@@ -127,7 +131,7 @@ def _global_shape(x_shape, keepdims):
     return tuple(x_shape[:-2]) + ((1, 1) if keepdims else ())
 
 
-def global_avg_pool2d(x, keepdims=False):
+def global_avg_pool2d(x: npt.ArrayLike, keepdims: bool = False) -> npt.NDArray[np.floating]:
     """Mean of each (H, W) plane.
 
     Parameters
@@ -160,7 +164,8 @@ def global_avg_pool2d(x, keepdims=False):
     return out.reshape(_global_shape(np.shape(x), keepdims))
 
 
-def global_avg_pool2d_backward(grad_output, input_shape):
+def global_avg_pool2d_backward(grad_output: npt.ArrayLike,
+                               input_shape: Sequence[int]) -> npt.NDArray[np.floating]:
     """Gradient of :func:`global_avg_pool2d`: every position receives ``grad / (H * W)``.
 
     `grad_output` has shape ``input_shape[:-2]`` or ``input_shape[:-2] + (1, 1)``; the
@@ -189,7 +194,9 @@ def global_avg_pool2d_backward(grad_output, input_shape):
     return grad_input.reshape(shape)
 
 
-def global_max_pool2d(x, keepdims=False, return_indices=False):
+def global_max_pool2d(x: npt.ArrayLike, keepdims: bool = False,
+                      return_indices: bool = False) -> (
+        npt.NDArray[np.floating] | tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]):
     """Maximum of each (H, W) plane, optionally with its flat position ``h * W + w``.
 
     Examples
@@ -216,7 +223,8 @@ def global_max_pool2d(x, keepdims=False, return_indices=False):
     return out.reshape(shape)
 
 
-def global_max_pool2d_backward(grad_output, indices, input_shape):
+def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
+                               input_shape: Sequence[int]) -> npt.NDArray[np.floating]:
     """Gradient of :func:`global_max_pool2d`: each plane's gradient at its argmax, 0 elsewhere.
 
     Examples
@@ -246,7 +254,7 @@ def global_max_pool2d_backward(grad_output, indices, input_shape):
 # ---------------------------------------------------------------------------
 
 
-def adaptive_window(o, L, n_out):
+def adaptive_window(o: int, L: int, n_out: int) -> tuple[int, int]:
     """PyTorch's adaptive window of output `o` along an axis of length `L` cut into `n_out`.
 
     Returns ``(start, end)`` with ``start = floor(o * L / n_out)`` and
@@ -275,7 +283,8 @@ def _output_size(output_size, H, W):
     return oh, ow
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, int | None]
+                        ) -> npt.NDArray[np.floating]:
     """Mean over each adaptive window (see :func:`adaptive_window`).
 
     The window sum is taken in double precision in row-major order, divided by the window's
@@ -304,7 +313,8 @@ def adaptive_avg_pool2d(x, output_size):
     return out[0] if added_batch else out
 
 
-def adaptive_avg_pool2d_backward(grad_output, input_shape):
+def adaptive_avg_pool2d_backward(grad_output: npt.ArrayLike,
+                                 input_shape: Sequence[int]) -> npt.NDArray[np.floating]:
     """Gradient of :func:`adaptive_avg_pool2d`; the output size is that of `grad_output`.
 
     Each output gradient divided by its window's size (in double precision, rounded once to
@@ -339,7 +349,9 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
     return grad_input.reshape(shape)
 
 
-def adaptive_max_pool2d(x, output_size, return_indices=False):
+def adaptive_max_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, int | None],
+                        return_indices: bool = False) -> (
+        npt.NDArray[np.floating] | tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]):
     """Maximum over each adaptive window, optionally with its flat position ``h * W + w``.
 
     Examples
@@ -370,7 +382,8 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
     return (out, indices) if return_indices else out
 
 
-def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
+def adaptive_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
+                                 input_shape: Sequence[int]) -> npt.NDArray[np.floating]:
     """Gradient of :func:`adaptive_max_pool2d`:
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``.
 
@@ -437,7 +450,11 @@ def _unpool_size(x_shape, kernel_size, stride, padding, output_size):
     return tuple(size)
 
 
-def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(x: npt.ArrayLike, indices: npt.ArrayLike,
+                 kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0,
+                 output_size: Sequence[int] | None = None) -> npt.NDArray[np.floating]:
     """Put each value of `x` at its flat index in a zeroed ``(H_out, W_out)`` plane.
 
     The output size is ``(in - 1) * stride - 2 * padding + kernel_size`` per axis, or
@@ -467,7 +484,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     return out[0] if added_batch else out
 
 
-def max_unpool2d_backward(grad_output, indices):
+def max_unpool2d_backward(grad_output: npt.ArrayLike,
+                          indices: npt.ArrayLike) -> npt.NDArray[np.floating]:
     """Gradient of :func:`max_unpool2d` with respect to `x`: gather `grad_output` at `indices`.
 
     Examples
@@ -519,7 +537,10 @@ def _lerp(a, b, t):
     return a + t * (b - a)
 
 
-def class_activation_map(features, weights, class_index, size=None, normalize=None):
+def class_activation_map(features: npt.ArrayLike, weights: npt.ArrayLike,
+                         class_index: int | npt.ArrayLike,
+                         size: int | tuple[int, int] | None = None,
+                         normalize: bool | None = None) -> npt.NDArray[np.floating]:
     """Class activation maps, one pixel at a time (Zhou et al. 2016).
 
     ``M[n, y, x] = sum_k weights[c_n, k] * features[n, k, y, x]`` (in double precision);

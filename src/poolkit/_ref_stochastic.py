@@ -29,9 +29,13 @@ uniform from the counter-based SplitMix64 stream of that key (:func:`splitmix64`
   ``u = (half >> 8) * 2**-24`` (24 bits: as many as a float32 running sum can use).
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["splitmix64", "stochastic_pool2d", "stochastic_pool2d_backward", "stochastic_uniform"]
 
@@ -228,8 +232,12 @@ def _expectation(plane, positions):
     return total, squares
 
 
-def stochastic_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, training=True,
-                      rng=None, return_indices=False):
+def stochastic_pool2d(x: npt.ArrayLike, kernel_size: int | tuple[int, int],
+                      stride: int | tuple[int, int] | None = None,
+                      padding: int | tuple[int, int] = 0, ceil_mode: bool = False,
+                      training: bool = True, rng: int | np.random.Generator | None = None,
+                      return_indices: bool = False) -> (
+        npt.NDArray[np.floating] | tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]):
     """2-D stochastic pooling, one window at a time.
 
     Parameters
@@ -322,8 +330,14 @@ def _check_input_shape(input_shape):
     return shape
 
 
-def stochastic_pool2d_backward(grad_output, input_shape=None, indices=None, *, x=None,
-                               kernel_size=None, stride=None, padding=0, ceil_mode=False):
+def stochastic_pool2d_backward(grad_output: npt.ArrayLike,
+                               input_shape: Sequence[int] | None = None,
+                               indices: npt.ArrayLike | None = None, *,
+                               x: npt.ArrayLike | None = None,
+                               kernel_size: int | tuple[int, int] | None = None,
+                               stride: int | tuple[int, int] | None = None,
+                               padding: int | tuple[int, int] = 0,
+                               ceil_mode: bool = False) -> npt.NDArray[np.floating]:
     """Gradient of :func:`stochastic_pool2d`; exactly one of ``indices`` and ``x``.
 
     * Training, ``stochastic_pool2d_backward(g, input_shape, indices)``: each output gradient

@@ -21,13 +21,19 @@ max-pooling pass, and the array of uniforms must then be written and read again;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _stochastic_pool
 from ._arrays import as_float_input, as_planes, check_plane, output
 from ._layers import Layer, _check_window
 from ._params import _check_bool, as_flag, pair, pool_params
 from ._pooling import (
+    FloatArray,
+    IndexArray,
+    IntOrPair,
     _native,
     _planes_of,
     check_input_shape,
@@ -89,18 +95,18 @@ def _is_zero_padding(padding) -> bool:
 
 
 def stochastic_pool2d(
-    x,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    training=True,
-    rng=None,
-    return_indices=False,
+    x: npt.ArrayLike,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    ceil_mode: bool = False,
+    training: bool = True,
+    rng: int | np.random.Generator | None = None,
+    return_indices: bool = False,
     *,
-    out=None,
-    n_threads=None,
-):
+    out: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
+    n_threads: int | None = None,
+) -> FloatArray | tuple[FloatArray, IndexArray]:
     """2-D stochastic pooling (Zeiler & Fergus, 2013) over the last two axes.
 
     In a window of activations ``a`` (finite and >= 0), position ``i`` has probability
@@ -213,18 +219,18 @@ def stochastic_pool2d(
 
 
 def stochastic_pool2d_backward(
-    grad_output,
-    input_shape=None,
-    indices=None,
+    grad_output: npt.ArrayLike,
+    input_shape: Sequence[int] | None = None,
+    indices: npt.ArrayLike | None = None,
     *,
-    x=None,
-    kernel_size=None,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    out=None,
-    n_threads=None,
-):
+    x: npt.ArrayLike | None = None,
+    kernel_size: IntOrPair | None = None,
+    stride: IntOrPair | None = None,
+    padding: IntOrPair = 0,
+    ceil_mode: bool = False,
+    out: np.ndarray | None = None,
+    n_threads: int | None = None,
+) -> FloatArray:
     """Gradient of :func:`stochastic_pool2d`, for either mode.
 
     The mode is chosen by what is passed -- exactly one of ``indices`` and ``x``:
@@ -374,8 +380,10 @@ class StochasticPool2d(Layer):
 
     _params = ("kernel_size", "stride", "padding", "ceil_mode", "return_indices")
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, rng=None,
-                 return_indices=False, n_threads=None):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, ceil_mode: bool = False,
+                 rng: int | np.random.Generator | None = None, return_indices: bool = False,
+                 n_threads: int | None = None) -> None:
         _check_window(kernel_size, stride, padding, 1, ceil_mode)
         super().__init__(n_threads)
         self.kernel_size = kernel_size

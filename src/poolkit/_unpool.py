@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _max_unpool
 from ._arrays import as_float_input, check_plane, output
 from ._layers import Layer
 from ._params import _MAX_DIM, as_int, pair
+from ._pooling import FloatArray, IntOrPair
 from ._threads import resolve
 
 __all__ = ["max_unpool2d", "max_unpool2d_backward", "unpool_output_size", "MaxUnpool2d"]
@@ -38,7 +42,9 @@ def _window_params(kernel_size, stride, padding):
     return k, s, p
 
 
-def unpool_output_size(input_shape, kernel_size, stride=None, padding=0, output_size=None):
+def unpool_output_size(input_shape: Sequence[int], kernel_size: IntOrPair,
+                       stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                       output_size: Sequence[int] | None = None) -> tuple[int, int]:
     """The ``(H_out, W_out)`` of :func:`max_unpool2d` for an input of ``input_shape``.
 
     Default, per axis: ``(in - 1) * stride - 2 * padding + kernel_size``, the input size of
@@ -123,8 +129,10 @@ def _raise_bad(indices: np.ndarray, out_hw: tuple) -> None:
     )
 
 
-def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None, *,
-                 out=None, n_threads=None, _trusted_indices=False):
+def max_unpool2d(x: npt.ArrayLike, indices: npt.ArrayLike, kernel_size: IntOrPair,
+                 stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                 output_size: Sequence[int] | None = None, *, out: np.ndarray | None = None,
+                 n_threads: int | None = None, _trusted_indices: bool = False) -> FloatArray:
     """Max unpooling: put each value at its index in a zeroed, larger plane (PyTorch's meaning).
 
     ``out[n, c].flat[indices[n, c, i, j]] = x[n, c, i, j]``, everything else 0: the partial
@@ -192,8 +200,9 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     return result
 
 
-def max_unpool2d_backward(grad_output, indices, *, out=None, n_threads=None,
-                          _trusted_indices=False):
+def max_unpool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, *,
+                          out: np.ndarray | None = None, n_threads: int | None = None,
+                          _trusted_indices: bool = False) -> FloatArray:
     """Gradient of :func:`max_unpool2d` with respect to its input ``x``: a gather.
 
     ``grad_input[n, c, i, j] = grad_output[n, c].flat[indices[n, c, i, j]]``.
@@ -269,17 +278,20 @@ class MaxUnpool2d(Layer):
 
     _params = ("kernel_size", "stride", "padding")
 
-    def __init__(self, kernel_size, stride=None, padding=0, n_threads=None):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, n_threads: int | None = None) -> None:
         _window_params(kernel_size, stride, padding)
         super().__init__(n_threads)
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
 
-    def __call__(self, x, indices, output_size=None):
+    def __call__(self, x: npt.ArrayLike, indices: npt.ArrayLike,  # type: ignore[override]
+                 output_size: Sequence[int] | None = None) -> FloatArray:
         return self.forward(x, indices, output_size)
 
-    def forward(self, x, indices, output_size=None):
+    def forward(self, x: npt.ArrayLike, indices: npt.ArrayLike,  # type: ignore[override]
+                output_size: Sequence[int] | None = None) -> FloatArray:
         with self._exclusive("forward"):
             result = max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding,
                                   output_size, n_threads=self.n_threads)

@@ -27,10 +27,14 @@ Conventions shared by all functions:
   ``i in range(kernel)``; taps outside ``[0, L)`` are padding.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "avg_pool2d",
@@ -62,7 +66,8 @@ _AXES = ("H", "W")
 # ---------------------------------------------------------------------------
 
 
-def pool_output_size(L, kernel, stride, pad, dilation, ceil_mode):
+def pool_output_size(L: int, kernel: int, stride: int, pad: int, dilation: int,
+                     ceil_mode: bool) -> int:
     """Number of pooling windows along one axis.
 
     Parameters
@@ -214,8 +219,11 @@ def _window_params(spatial, kernel_size, stride, padding, dilation, ceil_mode):
 # ---------------------------------------------------------------------------
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(x: npt.ArrayLike, kernel_size: int | tuple[int, int],
+               stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+               dilation: int | tuple[int, int] = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> (
+        npt.NDArray[np.floating] | tuple[npt.NDArray[np.floating], npt.NDArray[np.int64]]):
     """2-D max pooling, one window at a time.
 
     Parameters
@@ -297,7 +305,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return out
 
 
-def max_pool2d_backward(grad_output, indices, input_shape):
+def max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
+                        input_shape: Sequence[int]) -> npt.NDArray[np.floating]:
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
@@ -407,8 +416,10 @@ def _check_divisor_override(divisor_override):
     return int(divisor_override)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(x: npt.ArrayLike, kernel_size: int | tuple[int, int],
+               stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> npt.NDArray[np.floating]:
     """2-D average pooling, one window at a time.
 
     Parameters
@@ -473,8 +484,12 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return out[0] if added_batch else out
 
 
-def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence[int],
+                        kernel_size: int | tuple[int, int],
+                        stride: int | tuple[int, int] | None = None,
+                        padding: int | tuple[int, int] = 0, ceil_mode: bool = False,
+                        count_include_pad: bool = True,
+                        divisor_override: int | None = None) -> npt.NDArray[np.floating]:
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
