@@ -286,6 +286,8 @@ def arrays(draw, shape=None, kind=None, dtype=None, layouts=True, huge_ok=True,
             a = np.asarray(base).astype(dt)
     layout = draw(st.sampled_from(["C", "C", "C", "F", "strided", "reversed", "readonly",
                                    "broadcast", "list"])) if layouts else "C"
+    if a.ndim == 0 and layout == "F":
+        layout = "C"  # np.asfortranarray makes a 0-d array 1-D
     if layout == "F":
         a = np.asfortranarray(a)
     elif layout == "strided" and a.ndim:
@@ -557,6 +559,10 @@ def mutated_shape(draw, shape):
         s[-1], s[-2] = s[-2], s[-1]
     elif op == "zero":
         s[i] = 0
+    if math.prod(s) > 2**22:
+        # a zero-size result (0, 1, 1, 2**31 - 1) mutated into one with elements: the test
+        # would build a 16 GiB array. Shrink it (it still differs from the original).
+        s = [min(d, 8) for d in s]
     return tuple(s)
 
 
@@ -743,8 +749,13 @@ def call_avg_pool2d_backward(draw):
 
 
 def _checked_shape(s):
-    if not isinstance(s, tuple) or len(s) not in (3, 4) or not all(
-            canonical_int(e) and 0 <= e <= _MAX_DIM for e in s) or 0 in s[-2:]:
+    """An input_shape as the oracle reads it (any sequence of ints, as the reference)."""
+    if isinstance(s, np.ndarray):
+        s = s.tolist()
+    if not isinstance(s, (tuple, list)) or not all(canonical_int(e) for e in s):
+        raise TypeError("input_shape must be a sequence of ints")
+    s = tuple(int(e) for e in s)
+    if len(s) not in (3, 4) or not all(0 <= e <= _MAX_DIM for e in s) or 0 in s[-2:]:
         raise ValueError("bad input_shape")
     return s
 
@@ -1488,7 +1499,10 @@ def run_call(data, call: Call):
         # iterable); the reference wants a tuple: ask it again with tuples.
         ref, ref_exc, ran = _ref_outcome(_with_tuple_pairs(call))
         if ref_exc is None:
-            assert_same(res, ref, call)
+            if call.name == "stochastic_pool2d" and call.rng_seed == "none":
+                _self_consistent(call, res)
+            else:
+                assert_same(res, ref, call)
             return _record(call, "equal to reference (array pairs)")
     if ref_exc is not None:
         assert exc is not None, (
@@ -1524,8 +1538,22 @@ def run_call(data, call: Call):
 PAIR_NAMES = ("kernel_size", "stride", "padding", "dilation", "output_size", "size")
 
 
+def _is_int_array(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind in "iu"
+
+
 def _is_array_pair(v):
-    return isinstance(v, np.ndarray) and v.shape == (2,) and v.dtype.kind in "iu"
+    """A 1-D integer array of two entries, or a pair holding a 0-d integer array: poolkit
+    reads both as a pair of ints (``operator.index``), the reference wants Python ints."""
+    if _is_int_array(v):
+        return v.shape == (2,)
+    return isinstance(v, (tuple, list)) and len(v) == 2 and any(
+        _is_int_array(e) and e.ndim == 0 for e in v) and all(
+        canonical_int(e) or (_is_int_array(e) and e.ndim == 0) for e in v)
+
+
+def _as_tuple_pair(v):
+    return tuple(int(e) for e in v) if _is_array_pair(v) else v
 
 
 def _has_array_pairs(call):
@@ -1534,7 +1562,7 @@ def _has_array_pairs(call):
 
 
 def _with_tuple_pairs(call):
-    conv = lambda v: tuple(int(e) for e in v) if _is_array_pair(v) else v
+    conv = _as_tuple_pair
     return dataclasses.replace(
         call, args=[call.args[0]] + [conv(v) for v in call.args[1:]],
         kwargs={k: (conv(v) if k in PAIR_NAMES else v) for k, v in call.kwargs.items()},
@@ -1620,7 +1648,7 @@ def _layer_ctor(draw, cls_name):
 
 def _reference_forward(cls_name, kw, x, training, ref_rng):
     """The functional reference call a layer's forward must match: (name, args, kwargs)."""
-    kw = {k: (tuple(int(e) for e in v) if k in PAIR_NAMES and _is_array_pair(v) else v)
+    kw = {k: (_as_tuple_pair(v) if k in PAIR_NAMES else v)
           for k, v in kw.items() if k not in ("n_threads", "rng")}
     ri = kw.pop("return_indices", False)
     if cls_name == "MaxPool2d":
@@ -1644,7 +1672,7 @@ def _reference_forward(cls_name, kw, x, training, ref_rng):
 
 
 def _reference_backward(cls_name, kw, x, fwd, g, training):
-    kw = {k: (tuple(int(e) for e in v) if k in PAIR_NAMES and _is_array_pair(v) else v)
+    kw = {k: (_as_tuple_pair(v) if k in PAIR_NAMES else v)
           for k, v in kw.items() if k not in ("n_threads", "rng", "return_indices")}
     shape = np.shape(x)
     if cls_name in ("MaxPool2d", "GlobalMaxPool2d", "AdaptiveMaxPool2d") or (
@@ -1844,3 +1872,51 @@ def _layer_unpool_round(data, layer, ctor):
 def _record_layer(cls_name, outcome):
     STATS[(cls_name, outcome)] += 1
     event(outcome)
+
+
+# ------------------------------------------------- what the fuzz found, pinned as examples
+
+def test_regression_cached_window_parameters_keep_their_types():
+    # pool_params memoises on the arguments; (2, 2) == (2.0, 2) == (True, 2) with equal
+    # hashes, so a tuple holding a float or a bool was accepted once the int tuple was cached.
+    x = np.zeros((1, 1, 4, 4))
+    poolkit.max_pool2d(x, (2, 2))
+    poolkit.avg_pool2d(x, (1, 1), padding=(0, 0))
+    with pytest.raises(TypeError, match="kernel_size"):
+        poolkit.max_pool2d(x, (2.0, 2))
+    with pytest.raises(TypeError, match="kernel_size"):
+        poolkit.max_pool2d(x, (True, 2))
+    with pytest.raises(TypeError, match="padding"):
+        poolkit.avg_pool2d(x, (1, 1), padding=(False, False))
+
+
+def test_regression_empty_gradient_planes_give_zero_gradients():
+    # a grad_output with 0 output rows or columns hit NumPy's "cannot reshape array of size 0"
+    for g_shape, in_shape in (((1, 0, 1), (1, 1, 1)), ((2, 3, 0, 4), (2, 3, 5, 5))):
+        g = np.zeros(g_shape)
+        idx = np.zeros(g_shape, dtype=np.int64)
+        expect = reference.max_pool2d_backward(g, idx, in_shape)
+        np.testing.assert_array_equal(poolkit.max_pool2d_backward(g, idx, in_shape), expect)
+        np.testing.assert_array_equal(poolkit.stochastic_pool2d_backward(g, in_shape, idx),
+                                      expect)
+
+
+def test_regression_array_flags_are_named():
+    # bool(np.array([True, False])) raised NumPy's "truth value ... is ambiguous"
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(TypeError, match="return_indices"):
+        poolkit.max_pool2d(x, 2, return_indices=np.array([True, False]))
+    with pytest.raises(TypeError, match="return_indices"):
+        poolkit.MaxPool2d(2, return_indices=np.array([True, False]))
+    with pytest.raises(TypeError, match="mode"):
+        poolkit.AvgPool2d(2).train(np.array([True, False]))
+
+
+@pytest.mark.parametrize("cls", ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+                                 "AdaptiveMaxPool2d", "MaxUnpool2d", "StochasticPool2d"])
+def test_regression_layers_check_n_threads_when_built(cls):
+    args = {"GlobalAvgPool2d": (), "AdaptiveMaxPool2d": (2,)}.get(cls, (2,))
+    with pytest.raises(ValueError, match="n_threads"):
+        getattr(poolkit, cls)(*args, n_threads=0)
+    with pytest.raises(TypeError, match="n_threads"):
+        getattr(poolkit, cls)(*args, n_threads=1.5)

@@ -57,7 +57,8 @@ def as_planes(x: np.ndarray) -> np.ndarray:
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="), order="C")
     x = np.ascontiguousarray(x)
-    return x.reshape((-1,) + x.shape[-2:])
+    # P spelled out, not -1: NumPy cannot infer -1 when a plane has no elements
+    return x.reshape((math.prod(x.shape[:-2]),) + x.shape[-2:])
 
 
 def check_out(out, shape: tuple, dtype, name: str = "out", inputs=()) -> np.ndarray:

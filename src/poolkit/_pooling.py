@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal, overload
 
@@ -34,8 +35,9 @@ def _native(dtype) -> np.dtype:
 
 
 def _planes_of(arr: np.ndarray) -> np.ndarray:
-    """A ``(P, h, w)`` view of a C-contiguous 3-D or 4-D array (for the kernels)."""
-    return arr.reshape((-1,) + arr.shape[-2:])
+    """A ``(P, h, w)`` view of a C-contiguous 3-D or 4-D array (for the kernels); P spelled
+    out, since NumPy cannot infer -1 for an array whose planes have no elements."""
+    return arr.reshape((math.prod(arr.shape[:-2]),) + arr.shape[-2:])
 
 
 def check_input_shape(input_shape: Sequence[int], grad_output: np.ndarray) -> tuple[int, ...]:
