@@ -56,6 +56,10 @@ def avg_pool2d_forward(
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
         intp_t p, oh, j, ih, off, lo, hi, hs, he, first, last, hcount, n_fail = 0
+        # Kernel columns j whose input column j - pw + ow * sw is inside [0, W) for some ow
+        # (a huge kernel must not cost a loop over all its taps).
+        intp_t j0 = pk_first_out((OW - 1) * sw - pw, 1, kw)
+        intp_t j1 = pk_end_out((OW - 1) * sw - pw, 1, W + (OW - 1) * sw, kw)
         const floating *xp
         floating *orow
         floating *wcount = NULL
@@ -93,7 +97,7 @@ def avg_pool2d_forward(
                 memset(orow, 0, OW * sizeof(floating))
                 # Taps in row-major window order: each sum is taken in the reference's order.
                 for ih in range(first, last):
-                    for j in range(kw):
+                    for j in range(j0, j1):
                         off = j - pw
                         lo = pk_first_out(off, sw, OW)
                         hi = pk_end_out(off, sw, W, OW)
@@ -131,6 +135,10 @@ def avg_pool2d_backward(
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
         intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
         intp_t p, oh, j, ih, off, lo, hi, hs, he, first, last, hcount, n_fail = 0
+        # Kernel columns j whose input column j - pw + ow * sw is inside [0, W) for some ow
+        # (a huge kernel must not cost a loop over all its taps).
+        intp_t j0 = pk_first_out((OW - 1) * sw - pw, 1, kw)
+        intp_t j1 = pk_end_out((OW - 1) * sw - pw, 1, W + (OW - 1) * sw, kw)
         bint tiled = sh == kh and sw == kw and ph == 0 and pw == 0
         const floating *grow
         floating *gip
@@ -172,7 +180,7 @@ def avg_pool2d_backward(
                         else:
                             pk_expand_row_d(q, OW, kw, W, gip + ih * W)
                         continue
-                    for j in range(kw):
+                    for j in range(j0, j1):
                         off = j - pw
                         lo = pk_first_out(off, sw, OW)
                         hi = pk_end_out(off, sw, W, OW)

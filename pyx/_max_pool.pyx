@@ -26,6 +26,18 @@ from _pool_helpers cimport (
 )
 
 
+cdef inline intp_t _first_tap_col(intp_t OW, intp_t W, intp_t kw, intp_t sw, intp_t pw,
+                                   intp_t dw) noexcept nogil:
+    """First kernel column j whose input column j*dw - pw + ow*sw is inside [0, W) for some
+    output column ow of a row; with _end_tap_col, the range of columns worth visiting."""
+    return pk_first_out((OW - 1) * sw - pw, dw, kw)
+
+
+cdef inline intp_t _end_tap_col(intp_t OW, intp_t W, intp_t kw, intp_t sw, intp_t pw,
+                                intp_t dw) noexcept nogil:
+    return pk_end_out((OW - 1) * sw - pw, dw, W + (OW - 1) * sw, kw)
+
+
 cdef inline void _max_window_scalar(
     const floating *xp, intp_t H, intp_t W, intp_t hs, intp_t ws,
     intp_t kh, intp_t kw, intp_t dh, intp_t dw, floating *m, index_t *idx,
@@ -35,14 +47,11 @@ cdef inline void _max_window_scalar(
     cdef intp_t i, j, ih, iw
     cdef floating v, cur = -INFINITY
     cdef index_t best = pk_first_inside(hs, dh) * W + pk_first_inside(ws, dw)
-    for i in range(kh):
+    # only the taps inside the input (a huge window must not cost a loop over all its taps)
+    for i in range(pk_first_out(hs, dh, kh), pk_end_out(hs, dh, H, kh)):
         ih = hs + i * dh
-        if ih < 0 or ih >= H:
-            continue
-        for j in range(kw):
+        for j in range(pk_first_out(ws, dw, kw), pk_end_out(ws, dw, W, kw)):
             iw = ws + j * dw
-            if iw < 0 or iw >= W:
-                continue
             v = xp[ih * W + iw]
             if v > cur or (v != v and cur == cur):
                 cur = v
@@ -57,6 +66,8 @@ cdef inline void _max_row_values(
 ) noexcept nogil:
     """One output row of max values, without the argmax bookkeeping."""
     cdef intp_t ow, i, j, ih, off
+    cdef intp_t j0 = _first_tap_col(OW, W, kw, sw, pw, dw)
+    cdef intp_t j1 = _end_tap_col(OW, W, kw, sw, pw, dw)
     if fused_2x2:
         if floating is float:
             pk_max_2x2_v_f(xp + hs * W, xp + (hs + 1) * W, OW, mrow)
@@ -65,11 +76,9 @@ cdef inline void _max_row_values(
         return
     for ow in range(OW):
         mrow[ow] = -INFINITY
-    for i in range(kh):
+    for i in range(pk_first_out(hs, dh, kh), pk_end_out(hs, dh, H, kh)):
         ih = hs + i * dh
-        if ih < 0 or ih >= H:
-            continue
-        for j in range(kw):
+        for j in range(j0, j1):
             off = j * dw - pw
             if floating is float:
                 pk_max_vtap_f(xp + ih * W, sw, off, pk_first_out(off, sw, OW),
@@ -108,6 +117,9 @@ def max_pool2d_forward(
         # (every offset i*dh*W + j*dw then stays below 2**31; written to avoid any overflow)
         bint offsets_fit = ((kw - 1) * dw + W < (1 << 30)
                             and (kh - 1) * dh < (1 << 30) // W)
+        # Kernel columns that some window of a row places inside the input.
+        intp_t j0 = _first_tap_col(OW, W, kw, sw, pw, dw)
+        intp_t j1 = _end_tap_col(OW, W, kw, sw, pw, dw)
 
     with nogil, parallel(num_threads=n_threads):
         krow = <int32_t *> malloc(max(OW, 1) * sizeof(int32_t))
@@ -162,11 +174,10 @@ def max_pool2d_forward(
                     mrow[ow] = -INFINITY
                     krow[ow] = <int32_t> ((h0 - hs) * W + pk_first_inside(ws, dw) - ws)
                 # Taps in row-major window order, strict comparison: ties keep the first.
-                for i in range(kh):
+                # Only the kernel rows and columns that reach the input are visited.
+                for i in range(pk_first_out(hs, dh, kh), pk_end_out(hs, dh, H, kh)):
                     ih = hs + i * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    for j in range(kw):
+                    for j in range(j0, j1):
                         off = j * dw - pw
                         lo = pk_first_out(off, sw, OW)
                         hi = pk_end_out(off, sw, W, OW)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _global_pool
-from ._arrays import FLOAT_TYPES, as_float_input, as_planes, check_plane, output
+from ._arrays import FLOAT_TYPES, as_float_input, as_planes, check_nbytes, check_plane, output
 from ._layers import Layer
 from ._params import as_int
 from ._pooling import FloatArray, IndexArray, split_out_pair
@@ -59,9 +59,11 @@ def _as_float_array(a, name: str) -> np.ndarray:
     return a
 
 
-def _global_input_shape(input_shape, grad_shape: tuple) -> tuple:
-    """Validate a global backward's ``input_shape`` against its gradient's shape, which must be
-    ``input_shape[:-2]`` (``keepdims=False``) or ``input_shape[:-2] + (1, 1)``."""
+def _global_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
+    """Validate a global backward's ``input_shape`` against its gradient, whose shape must be
+    ``input_shape[:-2]`` (``keepdims=False``) or ``input_shape[:-2] + (1, 1)``, and whose dtype
+    the gradient of that shape would have (checked before anything of its size is touched)."""
+    grad_shape = grad_output.shape
     try:
         shape = tuple(as_int(v, "input_shape") for v in input_shape)
     except TypeError:
@@ -74,6 +76,7 @@ def _global_input_shape(input_shape, grad_shape: tuple) -> tuple:
     if any(v < 0 for v in shape):
         raise ValueError(f"input_shape must not be negative, got {shape}")
     check_plane(shape, "input_shape")
+    check_nbytes(shape, grad_output.dtype, "input_shape")
     if tuple(grad_shape) not in (shape[:-2], shape[:-2] + (1, 1)):
         raise ValueError(
             f"grad_output must have shape {shape[:-2]} or {shape[:-2] + (1, 1)} (the output "
@@ -175,7 +178,7 @@ def global_avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence
              [1., 1.]]]])
     """
     g = _as_float_array(grad_output, "grad_output")
-    shape = _global_input_shape(input_shape, g.shape)
+    shape = _global_input_shape(input_shape, g)
     grad_input = output(out, shape, _native(g.dtype), "out", (g,))
     if grad_input.size:
         rows = grad_input.reshape(-1, shape[-2] * shape[-1])
@@ -291,7 +294,7 @@ def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLik
              [0., 0.]]]])
     """
     g = _as_float_array(grad_output, "grad_output")
-    shape = _global_input_shape(input_shape, g.shape)
+    shape = _global_input_shape(input_shape, g)
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must have an integer dtype, got {idx.dtype}")
