@@ -3,18 +3,19 @@
 # Written in C for the same reason as _pool_helpers.pxd: gcc vectorises these loops only when
 # they are plain C with branch-free selects (and -fno-trapping-math); the argmax reduction is
 # written with GNU vector extensions because gcc does not vectorise it by itself, with a scalar
-# fallback for compilers without them. Both whole-run helpers prefetch 4 KiB ahead and stay
-# out-of-line functions (see PK_NOINLINE). Portable SSE2 code: AVX2 copies (gcc
-# `target_clones`) measured no faster here, the loops being bound by memory. One copy per
-# dtype: `_f` for float, `_d` for double.
+# fallback for compilers without them. The whole-run helpers stay out-of-line functions (see
+# PK_NOINLINE); the sums get AVX2 copies (gcc `target_clones`), the argmax is portable SSE2
+# (an AVX2 copy measured no faster). One copy per dtype: `_f` for float, `_d` for double.
 #
-# Summation. `pk_sum_*` adds a run of values in double with PK_LANES independent accumulators
+# Summation. `pk_sum_*` adds a run of values with PK_LANES independent double accumulators
 # (lane l takes elements l, l + 16, l + 32, ...), folds the lanes pairwise (8 + 8, 4 + 4, ...)
 # and adds the tail (the last n % 16 elements) in order. The order depends only on n, never on
 # threads or alignment, so results are reproducible bit for bit. The lanes are what lets the
 # loop run at memory speed: one double accumulator is bound by the latency of an add, slower
-# than memory (see benchmarks/bench_global.py). Accumulating float32 in double keeps the
-# relative error of a 224 x 224 plane's sum near 1e-16 (plus one float32 rounding at the end).
+# than memory (see benchmarks/bench_global.py); so are scalar float->double conversions, which
+# is why the float32 loop is written with vector extensions. Accumulating float32 in double
+# keeps the relative error of a 224 x 224 plane's sum near 1e-16 (plus one float32 rounding
+# at the end).
 #
 # Argmax. `pk_argmax_*` returns the position of the first maximum of a run, or of its first NaN
 # when it holds one (poolkit's max semantics: NaN wins and the first NaN is reported; ties go to
@@ -49,16 +50,24 @@ cdef extern from *:
     #define PK_NOINLINE
     #endif
 
-    /* The loop prefetches 4 KiB ahead, which brings a single thread from ~12 to ~18 GB/s on
-       the development machine: the speed of a float32-only sum of the same data. */
-    #define PK_DEFINE_SUM(T, SUFFIX)                                                        \\
-    static PK_NOINLINE PK_MAYBE_UNUSED double pk_sum_##SUFFIX(const T *x, Py_ssize_t n) {                \\
-        double acc[PK_LANES];                                                               \\
-        for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;                                    \\
-        Py_ssize_t i = 0;                                                                   \\
+    /* The float64 summation loop is compiled twice on x86-64 Linux with gcc, for AVX2 and
+       for the baseline (as PK_ROW in _pool_helpers.pxd). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \\
+        && !defined(POOLKIT_NO_MULTIVERSION)
+    #define PK_SUM_ATTR static PK_MAYBE_UNUSED __attribute__((target_clones("avx2", "default")))
+    #else
+    #define PK_SUM_ATTR static PK_NOINLINE PK_MAYBE_UNUSED
+    #endif
+
+    /* The double lanes over [i, n) then the in-order tail; returns the folded sum. */
+    #define PK_DEFINE_LANE_SUM(T, SUFFIX)                                                   \\
+    static inline double pk_lane_sum_##SUFFIX(const T *x, Py_ssize_t i, Py_ssize_t n,       \\
+                                              double *acc) {                                \\
         for (; i + PK_LANES <= n; i += PK_LANES) {                                          \\
-            PK_PREFETCH((const char *) (x + i) + 4096);                                     \\
-            if (sizeof(T) > 4) PK_PREFETCH((const char *) (x + i) + 4096 + 64);             \\
+            if (sizeof(T) > 4) {                                                            \\
+                PK_PREFETCH((const char *) (x + i) + 4096);                                 \\
+                PK_PREFETCH((const char *) (x + i) + 4096 + 64);                            \\
+            }                                                                               \\
             for (int l = 0; l < PK_LANES; ++l) acc[l] += (double) x[i + l];                 \\
         }                                                                                   \\
         for (int w = PK_LANES / 2; w >= 1; w /= 2)                                          \\
@@ -67,8 +76,79 @@ cdef extern from *:
         for (; i < n; ++i) s += (double) x[i];                                              \\
         return s;                                                                           \\
     }
-    PK_DEFINE_SUM(float, f)
-    PK_DEFINE_SUM(double, d)
+    PK_DEFINE_LANE_SUM(float, f)
+    PK_DEFINE_LANE_SUM(double, d)
+
+    /* float32: the same 16 double lanes, written with GNU vector extensions so that the
+       conversions are packed (cvtps2pd; gcc's own vectoriser leaves them scalar, one
+       cvtss2sd per value, which is slower than memory). Same order, same result as the
+       plain loop of pk_lane_sum_f. On x86-64, CPUs with AVX2 take a copy written with
+       intrinsics (one 4-wide conversion per 4 values; gcc's generic tuning splits the vector
+       extension's into 2-wide halves), chosen once when the module loads. */
+    #if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 9)
+    typedef float pk_v4f __attribute__((vector_size(16)));
+    typedef double pk_v4d __attribute__((vector_size(32)));
+    static PK_NOINLINE PK_MAYBE_UNUSED double pk_sum_f_vec(const float *x, Py_ssize_t n) {
+        pk_v4d a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+        pk_v4f f0, f1, f2, f3;
+        Py_ssize_t i = 0;
+        for (; i + PK_LANES <= n; i += PK_LANES) {
+            PK_PREFETCH((const char *) (x + i) + 4096);
+            memcpy(&f0, x + i, 16); memcpy(&f1, x + i + 4, 16);
+            memcpy(&f2, x + i + 8, 16); memcpy(&f3, x + i + 12, 16);
+            a0 += __builtin_convertvector(f0, pk_v4d);
+            a1 += __builtin_convertvector(f1, pk_v4d);
+            a2 += __builtin_convertvector(f2, pk_v4d);
+            a3 += __builtin_convertvector(f3, pk_v4d);
+        }
+        double acc[PK_LANES];
+        memcpy(acc, &a0, 32); memcpy(acc + 4, &a1, 32);
+        memcpy(acc + 8, &a2, 32); memcpy(acc + 12, &a3, 32);
+        return pk_lane_sum_f(x, i, n, acc);
+    }
+    #if defined(__x86_64__) && !defined(POOLKIT_NO_MULTIVERSION)
+    #include <immintrin.h>
+    __attribute__((target("avx2"))) static PK_NOINLINE PK_MAYBE_UNUSED double
+    pk_sum_f_avx2(const float *x, Py_ssize_t n) {
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        Py_ssize_t i = 0;
+        for (; i + PK_LANES <= n; i += PK_LANES) {
+            PK_PREFETCH((const char *) (x + i) + 4096);
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
+        }
+        double acc[PK_LANES];
+        _mm256_storeu_pd(acc, a0); _mm256_storeu_pd(acc + 4, a1);
+        _mm256_storeu_pd(acc + 8, a2); _mm256_storeu_pd(acc + 12, a3);
+        return pk_lane_sum_f(x, i, n, acc);
+    }
+    static int pk_use_avx2 = 0;
+    __attribute__((constructor)) static void pk_pick_sum(void) {
+        __builtin_cpu_init();
+        pk_use_avx2 = __builtin_cpu_supports("avx2") != 0;
+    }
+    static PK_MAYBE_UNUSED double pk_sum_f(const float *x, Py_ssize_t n) {
+        return pk_use_avx2 ? pk_sum_f_avx2(x, n) : pk_sum_f_vec(x, n);
+    }
+    #else
+    #define pk_sum_f pk_sum_f_vec
+    #endif
+    #else
+    static PK_NOINLINE PK_MAYBE_UNUSED double pk_sum_f(const float *x, Py_ssize_t n) {
+        double acc[PK_LANES];
+        for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;
+        return pk_lane_sum_f(x, 0, n, acc);
+    }
+    #endif
+    /* float64: PK_LANES double lanes (lane l takes elements l, l + 16, ...), prefetching
+       4 KiB ahead, folded pairwise, then the in-order tail. */
+    PK_SUM_ATTR double pk_sum_d(const double *x, Py_ssize_t n) {
+        double acc[PK_LANES];
+        for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;
+        return pk_lane_sum_d(x, 0, n, acc);
+    }
 
     #if defined(__GNUC__)
     /* GNU vector extensions (gcc and clang; SSE2 on x86-64, NEON on arm64): gcc does not

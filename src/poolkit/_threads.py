@@ -15,8 +15,30 @@ from . import _openmp
 SMALL_WORK = 1 << 17
 
 
+_cpu_count: int | None = None
+
+
+def _forget_cpu_count() -> None:
+    global _cpu_count
+    _cpu_count = None
+
+
+if hasattr(os, "register_at_fork"):
+    # a forked child may be pinned to other CPUs than its parent
+    os.register_at_fork(after_in_child=_forget_cpu_count)
+
+
 def cpu_count() -> int:
-    """CPUs this process may run on (affinity and cgroup-aware where the OS says so)."""
+    """CPUs this process may run on (affinity and cgroup-aware where the OS says so), read
+    once per process: the affinity query is a system call, ~2 us on every pooling call
+    otherwise. (``_forget_cpu_count()`` after changing the process's affinity.)"""
+    global _cpu_count
+    if _cpu_count is None:
+        _cpu_count = _query_cpu_count()
+    return _cpu_count
+
+
+def _query_cpu_count() -> int:
     if hasattr(os, "process_cpu_count"):  # Python 3.13
         n = os.process_cpu_count()
     elif hasattr(os, "sched_getaffinity"):
