@@ -177,6 +177,82 @@ cdef extern from *:
     PK_DEFINE_ADD_TAP(float, f)
     PK_DEFINE_ADD_TAP(double, d)
 
+    /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
+       whose windows lie inside the input: out[o] = the nine values summed from +0 in
+       row-major order (the tap loops' and the reference's order), in registers. Window o
+       starts at column o*s + c0 of rows r0, r1, r2. */
+    #define PK_DEFINE_SUM_3X3(T, SUFFIX)                                                    \\
+    static inline void pk_sum_3x3_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
+                                            const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,  \\
+                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R out) {    \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const Py_ssize_t c = o * s + c0;                                                \\
+            T a = (T)0 + r0[c];                                                             \\
+            a = a + r0[c + 1]; a = a + r0[c + 2];                                           \\
+            a = a + r1[c]; a = a + r1[c + 1]; a = a + r1[c + 2];                            \\
+            a = a + r2[c]; a = a + r2[c + 1]; a = a + r2[c + 2];                            \\
+            out[o] = a;                                                                     \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_sum_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2,  \\
+                                    Py_ssize_t s, Py_ssize_t c0, Py_ssize_t lo,             \\
+                                    Py_ssize_t hi, T *PK_R out) {                           \\
+        if (s == 2) pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, out);                  \\
+        else pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, out);                         \\
+    }                                                                                       \\
+    /* Mean backward for kernel 3, stride 2 along the width, in gather form: every input  \\
+       column iw of one row gets, in window order, the shares of the windows covering it   \\
+       from the one or two output rows q0, q1 (q1 NULL: one row) that cover the input row, \\
+       summed from +0: exactly the reference's scatter order, written once, no zero fill.  \\
+       Column iw is covered by windows m - 1 and m when t = iw + pw = 2m, by m alone when  \\
+       t = 2m + 1 (those in [0, n_out)). */                                                  \\
+    static inline T pk_share_3s2_##SUFFIX(const T *PK_R q, Py_ssize_t t, Py_ssize_t n_out, \\
+                                          T acc) {                                          \\
+        const Py_ssize_t m = t >> 1;                                                        \\
+        if (!(t & 1) && m >= 1 && m - 1 < n_out) acc = acc + q[m - 1];                       \\
+        if (m < n_out) acc = acc + q[m];                                                    \\
+        return acc;                                                                         \\
+    }                                                                                       \\
+    static inline void pk_gather_3s2_k_##SUFFIX(const T *PK_R q0, const T *PK_R q1,         \\
+                                               int two, Py_ssize_t n_out, Py_ssize_t pw,    \\
+                                               Py_ssize_t W, T *PK_R row) {                 \\
+        /* columns whose windows are all in [0, n_out): t = 2m, 2m + 1 for m in [1, n_out) */\\
+        Py_ssize_t m_lo = 1, m_hi = n_out;                                                  \\
+        if (m_hi > (W - 2 + pw) / 2 + 1) m_hi = (W - 2 + pw) / 2 + 1;                        \\
+        if (m_hi < m_lo) m_hi = m_lo;                                                       \\
+        Py_ssize_t iw = 0;                                                                  \\
+        for (; iw < 2 * m_lo - pw && iw < W; ++iw) {                                        \\
+            T a = pk_share_3s2_##SUFFIX(q0, iw + pw, n_out, (T)0);                          \\
+            row[iw] = two ? pk_share_3s2_##SUFFIX(q1, iw + pw, n_out, a) : a;                \\
+        }                                                                                   \\
+        T *PK_R r = row - pw;                                                               \\
+        if (two) {                                                                          \\
+            for (Py_ssize_t m = m_lo; m < m_hi; ++m) {                                      \\
+                r[2 * m] = ((((T)0 + q0[m - 1]) + q0[m]) + q1[m - 1]) + q1[m];               \\
+                r[2 * m + 1] = ((T)0 + q0[m]) + q1[m];                                      \\
+            }                                                                               \\
+        } else {                                                                            \\
+            for (Py_ssize_t m = m_lo; m < m_hi; ++m) {                                      \\
+                r[2 * m] = ((T)0 + q0[m - 1]) + q0[m];                                      \\
+                r[2 * m + 1] = (T)0 + q0[m];                                                \\
+            }                                                                               \\
+        }                                                                                   \\
+        iw = 2 * m_hi - pw;                                                                 \\
+        if (iw < 0) iw = 0;                                                                 \\
+        for (; iw < W; ++iw) {                                                              \\
+            T a = pk_share_3s2_##SUFFIX(q0, iw + pw, n_out, (T)0);                          \\
+            row[iw] = two ? pk_share_3s2_##SUFFIX(q1, iw + pw, n_out, a) : a;                \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_gather_3s2_##SUFFIX(const T *PK_R q0, const T *PK_R q1,                 \\
+                                       Py_ssize_t n_out, Py_ssize_t pw, Py_ssize_t W,       \\
+                                       T *PK_R row) {                                       \\
+        if (q1) pk_gather_3s2_k_##SUFFIX(q0, q1, 1, n_out, pw, W, row);                     \\
+        else pk_gather_3s2_k_##SUFFIX(q0, q0, 0, n_out, pw, W, row);                        \\
+    }
+    PK_DEFINE_SUM_3X3(float, f)
+    PK_DEFINE_SUM_3X3(double, d)
+
     /* The transposed tap (backward): row[o*s + off] += q[o]. */
     #define PK_DEFINE_SCATTER_TAP(T, SUFFIX)                                                \\
     static inline void pk_scatter_tap_s_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
@@ -197,14 +273,18 @@ cdef extern from *:
     PK_ROW void pk_expand_row_##SUFFIX(const T *PK_R q, Py_ssize_t n, Py_ssize_t k,   \\
                                              Py_ssize_t L, T *PK_R row) {                   \\
         Py_ssize_t full = (n * k <= L) ? n : L / k;                                         \\
+        /* (T)0 + q: a share of -0 lands as +0, as in the reference's zeros-then-add */      \\
         if (k == 2) {                                                                       \\
-            for (Py_ssize_t o = 0; o < full; ++o) { row[2 * o] = q[o]; row[2 * o + 1] = q[o]; } \\
+            for (Py_ssize_t o = 0; o < full; ++o) {                                         \\
+                const T v = (T)0 + q[o];                                                    \\
+                row[2 * o] = v; row[2 * o + 1] = v;                                         \\
+            }                                                                               \\
         } else {                                                                            \\
             for (Py_ssize_t o = 0; o < full; ++o)                                           \\
-                for (Py_ssize_t j = 0; j < k; ++j) row[o * k + j] = q[o];                   \\
+                for (Py_ssize_t j = 0; j < k; ++j) row[o * k + j] = (T)0 + q[o];            \\
         }                                                                                   \\
         Py_ssize_t c = full * k;                                                            \\
-        if (full < n) { for (; c < L; ++c) row[c] = q[full]; }   /* a partial last window */ \\
+        if (full < n) { for (; c < L; ++c) row[c] = (T)0 + q[full]; }  /* partial window */ \\
         for (; c < L; ++c) row[c] = 0;                                                      \\
     }
     PK_DEFINE_SCATTER_TAP(float, f)
@@ -258,6 +338,14 @@ cdef extern from *:
                       float *out) noexcept nogil
     void pk_avg_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double d,
                       double *out) noexcept nogil
+    void pk_sum_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
+                      Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *out) noexcept nogil
+    void pk_sum_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
+                      Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, double *out) noexcept nogil
+    void pk_gather_3s2_f(const float *q0, const float *q1, Py_ssize_t n_out, Py_ssize_t pw,
+                         Py_ssize_t W, float *row) noexcept nogil
+    void pk_gather_3s2_d(const double *q0, const double *q1, Py_ssize_t n_out, Py_ssize_t pw,
+                         Py_ssize_t W, double *row) noexcept nogil
     void pk_divide_f(float *acc, Py_ssize_t n, float hcount, const float *wcount) noexcept nogil
     void pk_divide_d(double *acc, Py_ssize_t n, double hcount,
                      const double *wcount) noexcept nogil

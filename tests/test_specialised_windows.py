@@ -1,0 +1,89 @@
+"""The specialised loops for the common windows (fused 2x2/3x3 forward loops, the gather-form
+3x3 stride-2 mean backward, the tiled 2x2 backward) agree with the reference bit for bit, on
+every small plane size where the edges of the specialised region show: planes of 1 to 9 rows
+and columns, padding 0 and 1, both rounding modes and divisor rules.
+
+The property tests compare with a tolerance; these pin the exact sums, which those loops take
+in the reference's order (and the sign of a zero sum with them). The scatter-form mean
+backward of other overlapping windows (3x3 stride 1 here) adds a position's shares in tap
+order, not window order: equal to the reference up to rounding only."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import poolkit
+from poolkit import reference
+
+SIDES = range(1, 10)
+DTYPES = [np.float32, np.float64]
+
+
+def _configs(k, s):
+    for H, W, pad, ceil_mode in itertools.product(SIDES, SIDES, (0, 1), (False, True)):
+        if pad > k // 2 or H + 2 * pad < k or W + 2 * pad < k:
+            continue
+        yield H, W, pad, ceil_mode
+
+
+def _input(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < 0.1] = -0.0   # signed zeros: the sums start from +0 as the reference
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, s", [(3, 2), (3, 1), (2, 2)])
+@pytest.mark.parametrize("count_include_pad, divisor_override",
+                         [(True, None), (False, None), (True, 5)])
+def test_mean_forward_and_backward_are_the_reference_bit_for_bit(k, s, dtype, count_include_pad,
+                                                                 divisor_override):
+    for i, (H, W, pad, ceil_mode) in enumerate(_configs(k, s)):
+        params = dict(kernel_size=k, stride=s, padding=pad, ceil_mode=ceil_mode,
+                      count_include_pad=count_include_pad, divisor_override=divisor_override)
+        x = _input((2, 1, H, W), dtype, i)
+        try:
+            want = reference.avg_pool2d(x, **params)
+        except ValueError:
+            with pytest.raises(ValueError):
+                poolkit.avg_pool2d(x, **params)
+            continue
+        got = poolkit.avg_pool2d(x, **params)
+        assert got.tobytes() == want.tobytes(), (H, W, params)
+
+        g = _input(want.shape, dtype, 1000 + i)
+        gx = poolkit.avg_pool2d_backward(g, x.shape, **params)
+        gx_want = reference.avg_pool2d_backward(g, x.shape, **params)
+        if s == 1:
+            np.testing.assert_allclose(gx, gx_want, rtol=0,
+                                       atol=16 * np.finfo(dtype).eps * np.abs(g).max())
+        else:
+            assert gx.tobytes() == gx_want.tobytes(), (H, W, params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, s", [(3, 2), (3, 1), (2, 2)])
+def test_max_forward_is_the_reference_bit_for_bit(k, s, dtype):
+    for i, (H, W, pad, ceil_mode) in enumerate(_configs(k, s)):
+        params = dict(kernel_size=k, stride=s, padding=pad, ceil_mode=ceil_mode)
+        x = _input((2, 1, H, W), dtype, i)
+        x[0, 0].flat[i % (H * W)] = np.nan
+        try:
+            want_v, want_i = reference.max_pool2d(x, return_indices=True, **params)
+        except ValueError:
+            continue
+        got_v, got_i = poolkit.max_pool2d(x, return_indices=True, **params)
+        assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
+        np.testing.assert_array_equal(got_i, want_i)
+
+
+def test_gather_backward_writes_every_position_once_with_no_stale_values():
+    # out= full of garbage: positions no window covers must come back 0, the rest their sums
+    x_shape = (1, 2, 9, 8)
+    g = _input((1, 2, 4, 3), np.float32, 7)
+    out = np.full(x_shape, np.nan, np.float32)
+    poolkit.avg_pool2d_backward(g, x_shape, 3, 2, out=out)
+    np.testing.assert_array_equal(out, reference.avg_pool2d_backward(g, x_shape, 3, 2))
+    assert np.all(out[:, :, :, 7] == 0)   # column 7: outside every window (floor mode)
