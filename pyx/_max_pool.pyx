@@ -19,11 +19,33 @@ from libc.string cimport memset
 from _typedefs cimport floating, intp_t, index_t
 from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
+from _stream_helpers cimport (
+    pk_stream_fence, pk_stream_i64, stream_copy, stream_planes, STREAM_AUTO,
+)
 from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
-    pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_2x2_v_f, pk_max_2x2_v_d,
+    pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
+    pk_max_2x2_v_f, pk_max_2x2_v_d,
     pk_first_out, pk_end_out, pk_first_inside,
 )
+
+
+# How max_pool2d_backward checks its indices (see there); the Python names for the facade.
+cdef enum:
+    _CHECK_NONE = 0
+    _CHECK_BEFORE = 1
+    _CHECK_WHILE = 2
+CHECK_NONE, CHECK_BEFORE, CHECK_WHILE = _CHECK_NONE, _CHECK_BEFORE, _CHECK_WHILE
+
+
+cdef inline bint _indices_fit(const index_t *ip, intp_t n, intp_t HW) noexcept nogil:
+    """Whether every ``ip[i]`` lies in ``[0, HW)`` (one branch-free pass; a plane's indices
+    are read from the cache when the scatter follows)."""
+    cdef intp_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
+    return not bad
 
 
 cdef inline intp_t _first_tap_col(intp_t OW, intp_t W, intp_t kw, intp_t sw, intp_t pw,
@@ -63,16 +85,33 @@ cdef inline void _max_window_scalar(
 cdef inline void _max_row_values(
     const floating *xp, intp_t H, intp_t W, floating *mrow, intp_t OW, intp_t hs,
     intp_t kh, intp_t kw, intp_t sw, intp_t pw, intp_t dh, intp_t dw, bint fused_2x2,
+    bint fused_3x3,
 ) noexcept nogil:
     """One output row of max values, without the argmax bookkeeping."""
-    cdef intp_t ow, i, j, ih, off
+    cdef intp_t ow, i, j, ih, off, lo, hi
     cdef intp_t j0 = _first_tap_col(OW, W, kw, sw, pw, dw)
     cdef intp_t j1 = _end_tap_col(OW, W, kw, sw, pw, dw)
+    cdef index_t unused
     if fused_2x2:
         if floating is float:
             pk_max_2x2_v_f(xp + hs * W, xp + (hs + 1) * W, OW, mrow)
         else:
             pk_max_2x2_v_d(xp + hs * W, xp + (hs + 1) * W, OW, mrow)
+        return
+    if fused_3x3 and hs >= 0 and hs + 2 < H:
+        # as in max_pool2d_forward: the fused loop inside, one window at a time at the edges
+        lo = pk_first_out(-pw, sw, OW)
+        hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
+        for ow in range(lo):
+            _max_window_scalar(xp, H, W, hs, ow * sw - pw, 3, 3, 1, 1, mrow + ow, &unused)
+        if floating is float:
+            pk_max_3x3_v_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi,
+                           mrow)
+        else:
+            pk_max_3x3_v_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi,
+                           mrow)
+        for ow in range(hi, OW):
+            _max_window_scalar(xp, H, W, hs, ow * sw - pw, 3, 3, 1, 1, mrow + ow, &unused)
         return
     for ow in range(OW):
         mrow[ow] = -INFINITY
@@ -93,7 +132,7 @@ def max_pool2d_forward(
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
     index_t[:, :, ::1] indices,              # OUT (P, OH, OW), or None: values only
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    intp_t dh, intp_t dw, int n_threads,
+    intp_t dh, intp_t dw, int n_threads, int stream=STREAM_AUTO,
 ):
     """Max pooling forward, with the argmax when ``indices`` is not None. Returns the number of planes skipped for want of scratch memory
     (the facade raises MemoryError when it is not 0)."""
@@ -105,6 +144,13 @@ def max_pool2d_forward(
         floating *mrow
         index_t *irow = NULL
         int32_t *krow = NULL
+        floating *vp
+        index_t *ip
+        floating *sv = NULL
+        index_t *si = NULL
+        intp_t plane_bytes = OH * OW * (sizeof(floating)
+                                        + (sizeof(index_t) if indices is not None else 0))
+        bint streamed = stream_planes(stream, P, plane_bytes)
         bint with_indices = indices is not None
         # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
@@ -123,18 +169,25 @@ def max_pool2d_forward(
 
     with nogil, parallel(num_threads=n_threads):
         krow = <int32_t *> malloc(max(OW, 1) * sizeof(int32_t))
+        # A large output: each plane is computed in scratch buffers that stay in the cache,
+        # then streamed out (no read-for-ownership of the output's lines).
+        sv = <floating *> malloc(OH * OW * sizeof(floating)) if streamed else NULL
+        si = <index_t *> malloc(OH * OW * sizeof(index_t)) if streamed and with_indices else NULL
         for p in prange(P, schedule="static"):
             if krow == NULL:
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
+            vp = sv if sv != NULL and (si != NULL or not with_indices) else &out[p, 0, 0]
+            ip = si if vp == sv else (&indices[p, 0, 0] if with_indices else NULL)
             for oh in range(OH):
-                mrow = &out[p, oh, 0]
+                mrow = vp + oh * OW
                 hs = oh * sh - ph
                 if not with_indices:
-                    _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2)
+                    _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2,
+                                    fused_3x3)
                     continue
-                irow = &indices[p, oh, 0]
+                irow = ip + oh * OW
                 if fused_2x2:
                     if floating is float:
                         pk_max_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
@@ -188,7 +241,15 @@ def max_pool2d_forward(
                             pk_max_tap_d(xp + ih * W, sw, off, lo, hi, mrow, krow,
                                          <int32_t> (i * dh * W + j * dw))
                 pk_finish_indices(krow, OW, hs * W - pw, sw, irow)
+            if vp == sv:
+                stream_copy(&out[p, 0, 0], sv, OH * OW)
+                if with_indices:
+                    pk_stream_i64(&indices[p, 0, 0], si, OH * OW)
+        if sv != NULL:
+            pk_stream_fence()
         free(krow)
+        free(sv)
+        free(si)
     return n_fail
 
 
@@ -196,13 +257,16 @@ def max_pool2d_backward(
     const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
     const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
     floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
-    bint check_indices, int n_threads,
+    int check_indices, int n_threads, int stream=STREAM_AUTO,
 ):
     """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
 
-    With ``check_indices`` every index is first checked against ``[0, H * W)`` (one parallel
-    pass); if any is outside, nothing is written and the number of planes holding a bad index
-    is returned (the facade raises). Indices made by poolkit's own forward skip the check.
+    ``check_indices`` says how the indices are checked against ``[0, H * W)``:
+    ``CHECK_BEFORE`` (1): all of them first, in one parallel pass, and nothing is written when
+    one is outside (for a user's ``out=``); ``CHECK_WHILE`` (2): each plane's as it is
+    scattered, a plane with a bad one being skipped (for a fresh output the caller discards on
+    error: saves reading the indices twice); ``CHECK_NONE`` (0): indices made by poolkit's own
+    forward. Returns the number of planes holding a bad index (the facade raises).
     """
     cdef:
         intp_t P = grad_input.shape[0]
@@ -210,25 +274,36 @@ def max_pool2d_backward(
         intp_t M = grad_output.shape[1] * grad_output.shape[2]
         intp_t p, i, n_bad = 0
         int bad
+        bint check_while = check_indices == _CHECK_WHILE
         const floating *gp
         const index_t *ip
-        floating *gip
+        floating *dst
+        floating *buf = NULL
+        bint streamed = stream_planes(stream, P, HW * sizeof(floating))
 
     with nogil:
-        if check_indices:
+        if check_indices == _CHECK_BEFORE:
             for p in prange(P, schedule="static", num_threads=n_threads):
-                ip = &indices[p, 0, 0]
-                bad = 0
-                for i in range(M):
-                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
-                if bad:
+                if not _indices_fit(&indices[p, 0, 0], M, HW):
                     n_bad += 1
         if n_bad == 0:
-            for p in prange(P, schedule="static", num_threads=n_threads):
-                gp = &grad_output[p, 0, 0]
-                ip = &indices[p, 0, 0]
-                gip = &grad_input[p, 0, 0]
-                memset(gip, 0, HW * sizeof(floating))
-                for i in range(M):
-                    gip[ip[i]] = gip[ip[i]] + gp[i]
+            with parallel(num_threads=n_threads):
+                # A large output: each plane is built in a scratch buffer that stays in the
+                # cache, then streamed out (no read-for-ownership of the output's lines).
+                buf = <floating *> malloc(HW * sizeof(floating)) if streamed else NULL
+                for p in prange(P, schedule="static"):
+                    gp = &grad_output[p, 0, 0]
+                    ip = &indices[p, 0, 0]
+                    if check_while and not _indices_fit(ip, M, HW):
+                        n_bad += 1
+                        continue
+                    dst = buf if buf != NULL else &grad_input[p, 0, 0]
+                    memset(dst, 0, HW * sizeof(floating))
+                    for i in range(M):
+                        dst[ip[i]] = dst[ip[i]] + gp[i]
+                    if buf != NULL:
+                        stream_copy(&grad_input[p, 0, 0], buf, HW)
+                if buf != NULL:
+                    pk_stream_fence()
+                free(buf)
     return n_bad

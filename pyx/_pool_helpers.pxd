@@ -119,6 +119,31 @@ cdef extern from *:
         else if (s == 2) pk_max_vtap_s_##SUFFIX(row, 2, off, lo, hi, m);                    \\
         else pk_max_vtap_s_##SUFFIX(row, s, off, lo, hi, m);                                \\
     }                                                                                       \\
+    static inline void pk_max_3x3_v_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
+                                              const T *PK_R r2, Py_ssize_t s,               \\
+                                              Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi,  \\
+                                              T *PK_R m) {                                  \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const Py_ssize_t c = o * s + c0;                                                \\
+            T mv = r0[c];                                                                   \\
+            T v;                                                                            \\
+            v = r0[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r0[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r1[c];     mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r1[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r1[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r2[c];     mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r2[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = r2[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            m[o] = mv;                                                                      \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_max_3x3_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
+                                      const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,        \\
+                                      Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {            \\
+        if (s == 2) pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, m);                  \\
+        else pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, m);                         \\
+    }                                                                                       \\
     PK_ROW void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
                                             Py_ssize_t n_out, T *PK_R m) {                  \\
         for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
@@ -324,6 +349,10 @@ cdef extern from *:
                        Py_ssize_t hi, float *m) noexcept nogil
     void pk_max_vtap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                        Py_ssize_t hi, double *m) noexcept nogil
+    void pk_max_3x3_v_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
+                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *m) noexcept nogil
+    void pk_max_3x3_v_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
+                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, double *m) noexcept nogil
     void pk_max_2x2_v_f(const float *r0, const float *r1, Py_ssize_t n_out,
                         float *m) noexcept nogil
     void pk_max_2x2_v_d(const double *r0, const double *r1, Py_ssize_t n_out,

@@ -13,6 +13,11 @@ import numpy.typing as npt
 
 _F = TypeVar("_F", np.float32, np.float64)
 
+# ``check_indices`` of max_pool2d_backward
+CHECK_NONE: int  # indices from poolkit's own forward
+CHECK_BEFORE: int  # all checked before anything is written (a user's out=)
+CHECK_WHILE: int  # each plane's checked as it is scattered (a fresh output)
+
 def max_pool2d_forward(
     x: npt.NDArray[_F],  # IN  (P, H, W)
     out: npt.NDArray[_F],  # OUT (P, OH, OW)
@@ -26,6 +31,7 @@ def max_pool2d_forward(
     dh: int,
     dw: int,
     n_threads: int,
+    stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
 ) -> int:
     """Max pooling forward, with the argmax (flat ``h * W + w``) when ``indices`` is given.
 
@@ -36,11 +42,12 @@ def max_pool2d_backward(
     grad_output: npt.NDArray[_F],  # IN  (P, OH, OW)
     indices: npt.NDArray[np.int64],  # IN  (P, OH, OW)
     grad_input: npt.NDArray[_F],  # OUT (P, H, W)
-    check_indices: bool,
+    check_indices: int,
     n_threads: int,
+    stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
 ) -> int:
     """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
 
-    Returns the number of planes holding an index outside ``[0, H * W)`` (then nothing has
-    been written); 0 on success.
+    Returns the number of planes holding an index outside ``[0, H * W)`` (with CHECK_BEFORE,
+    nothing has been written then); 0 on success.
     """
