@@ -43,37 +43,27 @@ The module also holds an asv-style class (``GlobalPool``: ``params``, ``setup``,
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 
 import poolkit
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import cases as C  # noqa: E402
+
 SHAPE = (32, 64, 112, 112)
-
-
-def _all_threads() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def make_input(shape, dtype, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def rows(x, n_threads, with_max=False, torch=None):
@@ -97,40 +87,11 @@ def rows(x, n_threads, with_max=False, torch=None):
     return calls
 
 
-def measure(calls: dict, repeats: int):
-    """Round-robin timing: {name: [seconds per round]} after one warm-up round."""
-    for f in calls.values():
-        f()
-    times = {name: [] for name in calls}
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for name, f in calls.items():
-                t0 = time.perf_counter()
-                f()
-                times[name].append(time.perf_counter() - t0)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return times
-
-
-def ratio(times, name, base):
-    return statistics.median(a / b for a, b in zip(times[name], times[base]))
-
-
 def copy_time(nbytes: int, repeats: int) -> float:
     """Median time of an ``np.copyto`` of ``nbytes`` (reads + writes ``nbytes`` each)."""
     src = np.ones(nbytes // 8, np.float64)
     dst = np.empty_like(src)
-    np.copyto(dst, src)
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.copyto(dst, src)
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return C.measure(lambda: np.copyto(dst, src), repeats).median
 
 
 def accuracy(x, torch=None):
@@ -147,15 +108,6 @@ def accuracy(x, torch=None):
     return out
 
 
-def _threadpool_info():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    return "; ".join(f"{d.get('internal_api')} {d.get('num_threads')} threads "
-                     f"({os.path.basename(d.get('filepath', ''))})" for d in threadpool_info())
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,24 +122,24 @@ def main(argv=None) -> int:
 
     shape = tuple(int(v) for v in args.shape.split(","))
     dtype = np.dtype(args.dtype)
-    nall = _all_threads()
+    nall = C.all_threads()
     threads = ([int(t) for t in args.threads.split(",")] if args.threads
                else sorted({1, nall}))
-    torch = None if args.no_torch else _torch()
+    torch = None if args.no_torch else C.torch_module()
 
     x = make_input(shape, dtype)
     print(f"poolkit {poolkit.__version__}, numpy {np.__version__}"
           f"{', torch ' + torch.__version__ if torch is not None else ' (no torch)'}, Python "
           f"{platform.python_version()}, {platform.machine()}, {nall} usable CPUs, "
           f"OpenMP {'on' if poolkit.openmp_enabled() else 'OFF'}")
-    print(f"threadpools: {_threadpool_info()}")
+    print(f"threadpools: {C.threadpool_summary()}")
     print(f"input {shape} {dtype} ({x.nbytes / 1e6:.0f} MB), {args.repeats} rounds, medians\n")
 
     verdicts = []
     for t in threads:
         if torch is not None:
             torch.set_num_threads(t)
-        times = measure(rows(x, t, args.max, torch), args.repeats)
+        times = C.measure_round_robin(rows(x, t, args.max, torch), args.repeats)
         t_copy = copy_time(x.nbytes, max(5, args.repeats // 2))
         roof = t_copy / 2
         has_torch = "torch adaptive_avg_pool2d" in times
@@ -198,13 +150,14 @@ def main(argv=None) -> int:
                f"{'x numpy':>8s}" + (f" {'x torch':>8s}" if has_torch else "")
         print(head)
         for name, ts in times.items():
+            vs_numpy = C.median_ratio(times, name, "numpy mean")
             line = (f"  {name:30s} {1e3 * statistics.median(ts):10.2f} {1e3 * min(ts):8.2f} "
-                    f"{statistics.median(ts) / roof:11.2f} {ratio(times, name, 'numpy mean'):8.2f}")
+                    f"{statistics.median(ts) / roof:11.2f} {vs_numpy:8.2f}")
             if has_torch:
-                line += f" {ratio(times, name, 'torch adaptive_avg_pool2d'):8.2f}"
+                line += f" {C.median_ratio(times, name, 'torch adaptive_avg_pool2d'):8.2f}"
             print(line)
-        r_np = ratio(times, "poolkit", "numpy mean")
-        r_th = ratio(times, "poolkit", "torch adaptive_avg_pool2d") if has_torch else None
+        r_np = C.median_ratio(times, "poolkit", "numpy mean")
+        r_th = C.median_ratio(times, "poolkit", "torch adaptive_avg_pool2d") if has_torch else None
         verdicts.append((t, r_np, r_th, statistics.median(times["poolkit"]) / roof))
         print()
 

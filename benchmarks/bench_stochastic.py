@@ -36,12 +36,10 @@ The module also holds an asv-style class (``StochasticPool``: ``params``, ``setu
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -50,14 +48,14 @@ from poolkit import _stochastic_pool
 from poolkit._arrays import as_planes
 from poolkit._threads import resolve
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import cases as C  # noqa: E402
+
 SHAPE = (32, 64, 112, 112)
 SEED = 20130116
-
-
-def _all_threads() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def make_input(shape, dtype, seed=0):
@@ -105,33 +103,11 @@ def rows(x, k, s, p, n_threads):
 
 
 def measure(calls: dict, repeats: int, base: str = "max_pool2d"):
-    """Round-robin timing: {name: [seconds per round]} after one warm-up round."""
-    for f in calls.values():
-        f()
-    times = {name: [] for name in calls}
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for name, f in calls.items():
-                t0 = time.perf_counter()
-                f()
-                times[name].append(time.perf_counter() - t0)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    ratios = {name: statistics.median(a / b for a, b in zip(ts, times[base]))
-              for name, ts in times.items()}
+    """Round-robin timing (:func:`cases.measure_round_robin`): ``{name: [seconds per
+    round]}``, and each row's median ratio to ``base`` over the rounds."""
+    times = C.measure_round_robin(calls, repeats)
+    ratios = {name: C.median_ratio(times, name, base) for name in times}
     return times, ratios
-
-
-def _threadpool_info():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    return "; ".join(f"{d.get('internal_api')} {d.get('num_threads')} threads "
-                     f"({os.path.basename(d.get('filepath', ''))})" for d in threadpool_info())
 
 
 def main(argv=None) -> int:
@@ -148,7 +124,7 @@ def main(argv=None) -> int:
     shape = tuple(int(v) for v in args.shape.split(","))
     k, s, p = (int(v) for v in args.window.split(","))
     dtype = np.dtype(args.dtype)
-    nall = _all_threads()
+    nall = C.all_threads()
     threads = ([int(t) for t in args.threads.split(",")] if args.threads
                else sorted({1, nall}))
 
@@ -156,7 +132,7 @@ def main(argv=None) -> int:
     print(f"poolkit {poolkit.__version__}, numpy {np.__version__}, Python "
           f"{platform.python_version()}, {platform.machine()}, {nall} usable CPUs, "
           f"OpenMP {'on' if poolkit.openmp_enabled() else 'OFF'}")
-    print(f"threadpools: {_threadpool_info()}")
+    print(f"threadpools: {C.threadpool_summary()}")
     print(f"input {shape} {dtype} ({x.nbytes / 1e6:.0f} MB), window k={k} s={s} p={p}, "
           f"{args.repeats} rounds, medians\n")
     verdicts = []

@@ -28,6 +28,7 @@ a large ``np.copyto`` (reads + writes) to get the memory roofline.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import statistics
@@ -211,6 +212,17 @@ def set_torch_threads(n: int) -> None:
     torch = torch_module()
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+def threadpool_summary() -> str:
+    """One line on the thread pools loaded (``threadpoolctl.threadpool_info()``), or a note
+    that threadpoolctl is not installed."""
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(f"{d.get('internal_api')} {d.get('num_threads')} threads "
+                     f"({os.path.basename(d.get('filepath', ''))})" for d in threadpool_info())
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -606,6 +618,18 @@ class Timing:
         return min(self.times)
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """The garbage collector off for the block (and back on after it if it was on)."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc_was:
+            gc.enable()
+
+
 def measure(fn, repeats: int, max_time: float | None = None, min_repeats: int = 1,
             single_shot_over: float | None = None, keep_result=False) -> Timing:
     """Warm-up call, then ``repeats`` timed calls; the garbage collector is off while timing.
@@ -615,9 +639,7 @@ def measure(fn, repeats: int, max_time: float | None = None, min_repeats: int = 
     is timed once, the warm-up being the sample (for slow baselines in the quick set, where
     one call of a second or more says what there is to say).
     """
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         t0 = time.perf_counter()
         result = fn()
         warm = time.perf_counter() - t0
@@ -633,10 +655,32 @@ def measure(fn, repeats: int, max_time: float | None = None, min_repeats: int = 
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-    finally:
-        if gc_was:
-            gc.enable()
     return Timing(times, warm, result)
+
+
+def measure_round_robin(calls: dict, repeats: int) -> dict:
+    """Time several calls in turn: ``{name: [seconds per round]}``.
+
+    One warm-up round, then ``repeats`` rounds of one call of each (the garbage collector off
+    while timing). On a shared, noisy machine this keeps the calls' samples side by side, so
+    that :func:`median_ratio` cancels slow drifts of the machine's load.
+    """
+    for f in calls.values():
+        f()
+    times = {name: [] for name in calls}
+    with gc_paused():
+        for _ in range(repeats):
+            for name, f in calls.items():
+                t0 = time.perf_counter()
+                f()
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def median_ratio(times: dict, name: str, base: str) -> float:
+    """The median over rounds of ``times[name] / times[base]`` (see
+    :func:`measure_round_robin`)."""
+    return statistics.median(a / b for a, b in zip(times[name], times[base]))
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> dict:

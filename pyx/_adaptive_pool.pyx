@@ -1,7 +1,9 @@
 # cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 # (the same directives setup.py sets; repeated here so that a plain `cython -a` shows what the
 # build compiles. POOLKIT_CYTHON_DEBUG=1 builds strip this line to turn the checks back on.)
-"""Adaptive average and adaptive max pooling kernels, forward and backward.
+"""Adaptive average and adaptive max pooling kernels: forward, and the average's backward (the
+max's backward is max pooling's, ``_max_pool.max_pool2d_backward``: a scatter through the
+recorded argmax, whatever the windows were).
 
 Layout handed in by the facade: ``(P, H, W)`` C-contiguous planes, ``P = N * C``; output sizes
 already validated (``1 <= OH, OW < 2**31``). Output ``(oh, ow)`` pools the window
@@ -141,45 +143,3 @@ def adaptive_max_pool2d_forward(
                         pk_row_max_d(xp + ih * W, ws, we, &m, &at, ih * W)
                 out[p, oh, ow] = m
                 indices[p, oh, ow] = at
-
-
-def adaptive_max_pool2d_backward(
-    const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
-    const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
-    floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
-    bint check_indices, int n_threads,
-):
-    """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
-
-    With ``check_indices`` every index is first checked against ``[0, H * W)`` (one parallel
-    pass); if any is outside, nothing is written and the number of planes holding a bad index
-    is returned (the facade raises). Indices made by poolkit's own forward skip the check.
-    """
-    cdef:
-        intp_t P = grad_input.shape[0]
-        intp_t HW = grad_input.shape[1] * grad_input.shape[2]
-        intp_t M = grad_output.shape[1] * grad_output.shape[2]
-        intp_t p, i, n_bad = 0
-        int bad
-        const floating *gp
-        const index_t *ip
-        floating *gip
-
-    with nogil:
-        if check_indices:
-            for p in prange(P, schedule="static", num_threads=n_threads):
-                ip = &indices[p, 0, 0]
-                bad = 0
-                for i in range(M):
-                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
-                if bad:
-                    n_bad += 1
-        if n_bad == 0:
-            for p in prange(P, schedule="static", num_threads=n_threads):
-                gp = &grad_output[p, 0, 0]
-                ip = &indices[p, 0, 0]
-                gip = &grad_input[p, 0, 0]
-                memset(gip, 0, HW * sizeof(floating))
-                for i in range(M):
-                    gip[ip[i]] = gip[ip[i]] + gp[i]
-    return n_bad

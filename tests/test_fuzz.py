@@ -1048,23 +1048,8 @@ VOCAB = ("shape", "dtype", "indices", "size", "window", "input", "output", "padd
          "argument", "positional", "class", "grad", "features", "weights", "bool", "int")
 
 
-# Known message problems in modules other engineers own (reported in issue 7):
-# bool(return_indices) in _global.py and _adaptive.py raises NumPy's "truth value of an array
-# ... is ambiguous" for an array, which does not name the parameter; _params.as_flag (used by
-# _pooling, _layers and _stochastic) fixes it. Remove the entries once those modules use it.
-KNOWN_UNNAMED = {
-    ("global_max_pool2d", "truth value of an array"),
-    ("adaptive_max_pool2d", "truth value of an array"),
-    ("GlobalMaxPool2d", "truth value of an array"),
-    ("AdaptiveMaxPool2d", "truth value of an array"),
-}
-
-
 def check_message(exc, call_name, extra=()):
     msg = str(exc)
-    if any(name == call_name and text in msg for name, text in KNOWN_UNNAMED):
-        STATS[(call_name, "known issue: unnamed flag")] += 1
-        return
     assert len(msg) >= 10, f"{type(exc).__name__} without a useful message: {msg!r}"
     try:
         params = list(inspect.signature(getattr(poolkit, call_name)).parameters)
@@ -1910,6 +1895,13 @@ def test_regression_array_flags_are_named():
         poolkit.MaxPool2d(2, return_indices=np.array([True, False]))
     with pytest.raises(TypeError, match="mode"):
         poolkit.AvgPool2d(2).train(np.array([True, False]))
+    for f in (poolkit.global_max_pool2d, lambda x, return_indices: poolkit.adaptive_max_pool2d(
+            x, 2, return_indices=return_indices)):
+        with pytest.raises(TypeError, match="return_indices"):
+            f(x, return_indices=np.array([True, False]))
+    for cls, args in ((poolkit.GlobalMaxPool2d, ()), (poolkit.AdaptiveMaxPool2d, (2,))):
+        with pytest.raises(TypeError, match="return_indices"):
+            cls(*args, return_indices=np.array([True, False]))
 
 
 @pytest.mark.parametrize("cls", ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",

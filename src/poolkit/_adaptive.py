@@ -8,19 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from . import _adaptive_pool, _global_pool
-from ._arrays import as_float_input, as_planes, check_plane, output
-from ._global import _scratch, flat_planes
-from ._layers import Layer
-from ._params import _MAX_DIM, as_int
-from ._pooling import (
-    FloatArray,
-    IndexArray,
-    as_indices,
-    check_input_shape,
-    raise_bad_indices,
-    split_out_pair,
-)
+from . import _adaptive_pool
+from ._arrays import (argmax_outputs, as_float_input, as_planes, check_input_shape, check_plane,
+                      native, output, planes_of)
+from ._global import run_global_avg, run_global_avg_backward, run_global_max
+from ._layers import _ArgmaxLayer, _AveragingLayer
+from ._params import _MAX_DIM, as_flag, as_int
+from ._pooling import FloatArray, IndexArray, argmax_backward
 from ._threads import resolve
 
 __all__ = [
@@ -32,14 +26,6 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
 ]
-
-
-def _native(dtype) -> np.dtype:
-    return np.dtype(dtype).newbyteorder("=")
-
-
-def _planes_of(arr: np.ndarray) -> np.ndarray:
-    return arr.reshape((-1,) + arr.shape[-2:])
 
 
 def adaptive_windows(L: int, n_out: int) -> list[tuple[int, int]]:
@@ -127,18 +113,14 @@ def adaptive_avg_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, i
     x = as_float_input(x)
     check_plane(x.shape)
     oh, ow = output_hw(output_size, x.shape[-2:])
-    result = output(out, x.shape[:-2] + (oh, ow), _native(x.dtype), "out", (x,))
+    result = output(out, x.shape[:-2] + (oh, ow), native(x.dtype), "out", (x,))
     if result.size:
         if (oh, ow) == (1, 1):
-            rows = flat_planes(x)
-            nt = resolve(n_threads, rows.size)
-            _global_pool.global_avg_pool2d_forward(
-                rows, result.reshape(-1), _scratch(*rows.shape, np.float64), nt
-            )
+            run_global_avg(x, result, n_threads)
         else:
             planes = as_planes(x)
             nt = resolve(n_threads, planes.size + result.size)
-            if _adaptive_pool.adaptive_avg_pool2d_forward(planes, _planes_of(result), nt):
+            if _adaptive_pool.adaptive_avg_pool2d_forward(planes, planes_of(result), nt):
                 raise MemoryError("adaptive_avg_pool2d could not allocate its scratch row")
     else:
         resolve(n_threads)
@@ -183,17 +165,14 @@ def adaptive_avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequen
     g = as_float_input(grad_output, "grad_output")
     shape = check_input_shape(input_shape, g)
     oh, ow = _grad_output_hw(g)
-    grad_input = output(out, shape, _native(g.dtype), "out", (g,))
+    grad_input = output(out, shape, native(g.dtype), "out", (g,))
     if grad_input.size:
         if (oh, ow) == (1, 1):
-            rows = grad_input.reshape(-1, shape[-2] * shape[-1])
-            nt = resolve(n_threads, rows.size)
-            gflat = as_planes(g).reshape(-1)
-            _global_pool.global_avg_pool2d_backward(gflat, rows, nt)
+            run_global_avg_backward(g, grad_input, n_threads)
         else:
             gp = as_planes(g)
             nt = resolve(n_threads, gp.size + grad_input.size)
-            _adaptive_pool.adaptive_avg_pool2d_backward(gp, _planes_of(grad_input), nt)
+            _adaptive_pool.adaptive_avg_pool2d_backward(gp, planes_of(grad_input), nt)
     else:
         resolve(n_threads)
     return grad_input
@@ -244,24 +223,16 @@ def adaptive_max_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, i
     x = as_float_input(x)
     check_plane(x.shape)
     oh, ow = output_hw(output_size, x.shape[-2:])
-    shape = x.shape[:-2] + (oh, ow)
-    return_indices = bool(return_indices)
-    out_v, out_i = split_out_pair(out, return_indices)
-    values = output(out_v, shape, _native(x.dtype), "out[0]" if return_indices else "out", (x,))
-    indices = output(out_i, shape, np.int64, "out[1]", (x, values))
+    return_indices = as_flag(return_indices, "return_indices")
+    values, indices = argmax_outputs(out, x.shape[:-2] + (oh, ow), x, return_indices)
     if values.size:
         if (oh, ow) == (1, 1):
-            rows = flat_planes(x)
-            nt = resolve(n_threads, rows.size)
-            _global_pool.global_max_pool2d_forward(
-                rows, values.reshape(-1), indices.reshape(-1),
-                _scratch(*rows.shape, rows.dtype), _scratch(*rows.shape, np.int64), nt,
-            )
+            run_global_max(x, values, indices, n_threads)
         else:
             planes = as_planes(x)
             nt = resolve(n_threads, planes.size + values.size)
             _adaptive_pool.adaptive_max_pool2d_forward(
-                planes, _planes_of(values), _planes_of(indices), nt
+                planes, planes_of(values), planes_of(indices), nt
             )
     else:
         resolve(n_threads)
@@ -308,25 +279,14 @@ def adaptive_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayL
     g = as_float_input(grad_output, "grad_output")
     shape = check_input_shape(input_shape, g)
     _grad_output_hw(g)
-    idx = as_indices(indices, g.shape)
-    grad_input = output(out, shape, _native(g.dtype), "out", (g, idx))
-    if grad_input.size:
-        gp = as_planes(g)
-        nt = resolve(n_threads, gp.size + grad_input.size)
-        n_bad = _adaptive_pool.adaptive_max_pool2d_backward(
-            gp, _planes_of(idx), _planes_of(grad_input), not _trusted_indices, nt
-        )
-        if n_bad:
-            raise_bad_indices(idx, shape[-2] * shape[-1])
-    else:
-        resolve(n_threads)
-    return grad_input
+    return argmax_backward(g, indices, shape, out,
+                           n_threads, _trusted_indices)
 
 
 # --------------------------------------------------------------------------------- layers
 
 
-class AdaptiveAvgPool2d(Layer):
+class AdaptiveAvgPool2d(_AveragingLayer):
     """Adaptive average pooling layer (see :func:`poolkit.adaptive_avg_pool2d`).
 
     Examples
@@ -347,17 +307,14 @@ class AdaptiveAvgPool2d(Layer):
         super().__init__(n_threads)
         self.output_size = output_size
 
-    def _forward(self, x):
-        result = adaptive_avg_pool2d(x, self.output_size, n_threads=self.n_threads)
-        return result, (np.shape(x), result.shape)
+    def _pool(self, x):
+        return adaptive_avg_pool2d(x, self.output_size, n_threads=self.n_threads)
 
-    def _backward(self, grad_output, cache):
-        input_shape, out_shape = cache
-        self._check_grad_shape("AdaptiveAvgPool2d", grad_output, out_shape)
+    def _pool_backward(self, grad_output, input_shape):
         return adaptive_avg_pool2d_backward(grad_output, input_shape, n_threads=self.n_threads)
 
 
-class AdaptiveMaxPool2d(Layer):
+class AdaptiveMaxPool2d(_ArgmaxLayer):
     """Adaptive max pooling layer; caches the argmax for ``backward``
     (see :func:`poolkit.adaptive_max_pool2d`).
 
@@ -378,17 +335,12 @@ class AdaptiveMaxPool2d(Layer):
         output_hw(output_size)
         super().__init__(n_threads)
         self.output_size = output_size
-        self.return_indices = bool(return_indices)
+        self.return_indices = as_flag(return_indices, "return_indices")
 
-    def _forward(self, x):
-        values, indices = adaptive_max_pool2d(
-            x, self.output_size, return_indices=True, n_threads=self.n_threads
-        )
-        cache = (indices, np.shape(x))
-        return ((values, indices) if self.return_indices else values), cache
+    def _pool(self, x):
+        return adaptive_max_pool2d(x, self.output_size, return_indices=True,
+                                   n_threads=self.n_threads)
 
-    def _backward(self, grad_output, cache):
-        indices, input_shape = cache
-        self._check_grad_shape("AdaptiveMaxPool2d", grad_output, indices.shape)
+    def _pool_backward(self, grad_output, indices, input_shape):
         return adaptive_max_pool2d_backward(grad_output, indices, input_shape,
                                             n_threads=self.n_threads, _trusted_indices=True)

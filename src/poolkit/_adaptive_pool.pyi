@@ -37,16 +37,3 @@ def adaptive_max_pool2d_forward(
     n_threads: int,
 ) -> None:
     """Window maxima and their argmax (ties: first position; the first NaN wins)."""
-
-def adaptive_max_pool2d_backward(
-    grad_output: npt.NDArray[_F],  # IN  (P, OH, OW)
-    indices: npt.NDArray[np.int64],  # IN  (P, OH, OW)
-    grad_input: npt.NDArray[_F],  # OUT (P, H, W)
-    check_indices: bool,
-    n_threads: int,
-) -> int:
-    """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
-
-    Returns the number of planes holding an index outside ``[0, H * W)`` (then nothing has
-    been written); 0 on success.
-    """

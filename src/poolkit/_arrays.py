@@ -1,30 +1,52 @@
 """Input conversion and output checks shared by every function of the facade.
 
 Kernels see ``(P, H, W)`` C-contiguous native-endian planes (``P = N * C``) of float32 or
-float64; this module gets arrays into that form, copying only when it must, and checks
-user-supplied ``out=`` arrays.
+float64; this module gets arrays into that form, copying only when it must, checks what the
+backward functions are given (``input_shape``, argmax ``indices``) and checks user-supplied
+``out=`` arrays.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ._params import _MAX_DIM
+from ._params import _MAX_DIM, as_int
 
 FLOAT_TYPES = (np.float32, np.float64)
+
+
+# ------------------------------------------------------------------------------- inputs
+
+
+def native(dtype) -> np.dtype:
+    """``dtype`` in native byte order (the dtype of every result)."""
+    return np.dtype(dtype).newbyteorder("=")
+
+
+def _check_float_dtype(a: np.ndarray, name: str) -> None:
+    if a.dtype.type not in FLOAT_TYPES:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {a.dtype}; convert it explicitly "
+            f"(poolkit never casts silently)"
+        )
+
+
+def as_float_array(a, name: str) -> np.ndarray:
+    """A float32/float64 ndarray of any shape (no copy here)."""
+    a = np.asarray(a)
+    _check_float_dtype(a, name)
+    return a
 
 
 def as_float_input(x, name: str = "x") -> np.ndarray:
     """``x`` as a float32/float64 3-D or 4-D ndarray (any layout; no copy made here)."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
-    if x.dtype.type not in FLOAT_TYPES:
-        raise TypeError(
-            f"{name} must have dtype float32 or float64, got {x.dtype}; convert it explicitly "
-            f"(poolkit never casts silently)"
-        )
+    _check_float_dtype(x, name)
     if x.ndim not in (3, 4):
         raise ValueError(
             f"{name} must be 4-D (N, C, H, W) or 3-D (C, H, W), got {x.ndim}-D with shape "
@@ -56,9 +78,103 @@ def as_planes(x: np.ndarray) -> np.ndarray:
     """A C-contiguous, native-endian ``(P, H, W)`` view or copy of a 3-D/4-D array."""
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="), order="C")
-    x = np.ascontiguousarray(x)
-    # P spelled out, not -1: NumPy cannot infer -1 when a plane has no elements
-    return x.reshape((math.prod(x.shape[:-2]),) + x.shape[-2:])
+    return planes_of(np.ascontiguousarray(x))
+
+
+def planes_of(arr: np.ndarray) -> np.ndarray:
+    """A ``(P, h, w)`` view of a C-contiguous 3-D or 4-D array (for the kernels); P spelled
+    out, since NumPy cannot infer -1 for an array whose planes have no elements."""
+    return arr.reshape((math.prod(arr.shape[:-2]),) + arr.shape[-2:])
+
+
+def flat_planes(x: np.ndarray) -> np.ndarray:
+    """``x`` as C-contiguous native ``(P, H * W)`` rows (a view when ``x`` already is one)."""
+    planes = as_planes(x)
+    return planes.reshape(planes.shape[0], planes.shape[1] * planes.shape[2])
+
+
+# ------------------------------------------------------------- what backward functions get
+
+
+def as_input_shape(input_shape: Sequence[int], ndim: int | None = None) -> tuple[int, ...]:
+    """A backward function's ``input_shape`` as a tuple of non-negative Python ints.
+
+    It must have ``ndim`` entries (the number of dimensions of ``grad_output``), or 3 or 4 when
+    ``ndim`` is None. :func:`check_input_size` checks the plane and the size.
+    """
+    try:
+        shape = tuple(as_int(v, "input_shape") for v in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if ndim is None and len(shape) not in (3, 4):
+        raise ValueError(
+            f"input_shape must be (N, C, H, W) or (C, H, W), got {len(shape)} dimensions: "
+            f"{shape}"
+        )
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(
+            f"input_shape must have as many dimensions as grad_output ({ndim}), got {shape}"
+        )
+    if any(v < 0 for v in shape):
+        raise ValueError(f"input_shape must not be negative, got {shape}")
+    return shape
+
+
+def check_input_size(shape: tuple[int, ...], dtype) -> None:
+    """ValueError for an ``input_shape`` with an empty or oversized plane, or whose gradient of
+    ``dtype`` would be too large to exist (checked before any input is copied)."""
+    check_plane(shape, "input_shape")
+    check_nbytes(shape, dtype, "input_shape")
+
+
+def check_input_shape(input_shape: Sequence[int], grad_output: np.ndarray) -> tuple[int, ...]:
+    """Validate ``input_shape`` of a backward function against its ``grad_output``."""
+    shape = as_input_shape(input_shape, grad_output.ndim)
+    if shape[:-2] != grad_output.shape[:-2]:
+        raise ValueError(
+            f"input_shape {shape} and grad_output shape {grad_output.shape} disagree on the "
+            f"leading (batch, channel) dimensions"
+        )
+    check_input_size(shape, grad_output.dtype)
+    return shape
+
+
+def check_indices(indices, shape: Sequence[int], what: str = "grad_output") -> np.ndarray:
+    """User indices as an integer ndarray of the shape of ``what`` (no copy, no bounds check)."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"indices must have an integer dtype, got {indices.dtype}")
+    if indices.shape != tuple(shape):
+        raise ValueError(
+            f"indices must have the shape of {what} {tuple(shape)}, got {indices.shape}"
+        )
+    return indices
+
+
+def check_int64_range(indices: np.ndarray) -> None:
+    """ValueError for unsigned indices too large for the kernels' int64."""
+    if indices.dtype.kind == "u" and indices.size and indices.max() > np.iinfo(np.int64).max:
+        raise ValueError("indices hold values above the int64 range")
+
+
+def as_indices(indices, shape: Sequence[int]) -> np.ndarray:
+    """User indices as C-contiguous native int64 of the given shape (not yet bounds-checked)."""
+    indices = check_indices(indices, shape)
+    check_int64_range(indices)
+    return np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def raise_bad_indices(indices: np.ndarray, plane_size: int) -> None:
+    """Raise the ValueError for the first (C order) index outside ``[0, plane_size)``."""
+    bad = np.flatnonzero((indices < 0) | (indices >= plane_size))
+    pos = np.unravel_index(bad[0], indices.shape)
+    raise ValueError(
+        f"indices must lie in [0, H * W) = [0, {plane_size}); indices{tuple(map(int, pos))} "
+        f"= {int(indices[pos])} does not"
+    )
+
+
+# ------------------------------------------------------------------------------- outputs
 
 
 def check_out(out, shape: tuple, dtype, name: str = "out", inputs=()) -> np.ndarray:
@@ -100,3 +216,32 @@ def output(out, shape, dtype, name="out", inputs=()) -> np.ndarray:
                 f"bytes than a NumPy array can address (2**63 - 1)"
             ) from None
     return check_out(out, shape, dtype, name, inputs)
+
+
+def split_out_pair(out: Any, return_indices: bool) -> tuple[Any, Any]:
+    """``out=`` is an array, or a pair (values, indices) when indices are returned (each part
+    is checked later, by ``output``)."""
+    if out is None:
+        return None, None
+    if return_indices:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise ValueError(
+                "with return_indices=True, out must be a pair (values, indices), got "
+                f"{type(out).__name__}"
+            )
+        return out[0], out[1]
+    return out, None
+
+
+def argmax_outputs(out, shape: tuple, x: np.ndarray, return_indices: bool,
+                   with_indices: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values (dtype of ``x``) and int64 indices arrays of a max pooling of ``x``.
+
+    Each is taken from ``out`` (a pair when ``return_indices``) once checked, or made new;
+    indices are None when ``with_indices`` is False (the kernel then writes none).
+    """
+    out_v, out_i = split_out_pair(out, return_indices)
+    values = output(out_v, shape, native(x.dtype), "out[0]" if return_indices else "out", (x,))
+    if not with_indices:
+        return values, None
+    return values, output(out_i, shape, np.int64, "out[1]", (x, values))

@@ -9,10 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _global_pool
-from ._arrays import FLOAT_TYPES, as_float_input, as_planes, check_nbytes, check_plane, output
-from ._layers import Layer
-from ._params import as_int
-from ._pooling import FloatArray, IndexArray, split_out_pair
+from ._arrays import (argmax_outputs, as_float_array, as_float_input, as_input_shape,
+                      check_indices, check_input_size, check_plane, flat_planes, native, output,
+                      raise_bad_indices)
+from ._layers import _ArgmaxLayer, _AveragingLayer
+from ._params import as_flag, check_bool
+from ._pooling import FloatArray, IndexArray
 from ._threads import resolve
 
 __all__ = [
@@ -28,35 +30,8 @@ __all__ = [
 # ----------------------------------------------------------------------------- helpers
 
 
-def _native(dtype) -> np.dtype:
-    return np.dtype(dtype).newbyteorder("=")
-
-
-def check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
-
-
-def flat_planes(x: np.ndarray) -> np.ndarray:
-    """``x`` as C-contiguous native ``(P, H * W)`` rows (a view when ``x`` already is one)."""
-    planes = as_planes(x)
-    return planes.reshape(planes.shape[0], planes.shape[1] * planes.shape[2])
-
-
 def _pooled_shape(shape: tuple, keepdims: bool) -> tuple:
     return tuple(shape[:-2]) + ((1, 1) if keepdims else ())
-
-
-def _as_float_array(a, name: str) -> np.ndarray:
-    """A float32/float64 ndarray of any shape (no copy here)."""
-    a = np.asarray(a)
-    if a.dtype.type not in FLOAT_TYPES:
-        raise TypeError(
-            f"{name} must have dtype float32 or float64, got {a.dtype}; convert it explicitly "
-            f"(poolkit never casts silently)"
-        )
-    return a
 
 
 def _global_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
@@ -64,19 +39,8 @@ def _global_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
     ``input_shape[:-2]`` (``keepdims=False``) or ``input_shape[:-2] + (1, 1)``, and whose dtype
     the gradient of that shape would have (checked before anything of its size is touched)."""
     grad_shape = grad_output.shape
-    try:
-        shape = tuple(as_int(v, "input_shape") for v in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
-    if len(shape) not in (3, 4):
-        raise ValueError(
-            f"input_shape must be (N, C, H, W) or (C, H, W), got {len(shape)} dimensions: "
-            f"{shape}"
-        )
-    if any(v < 0 for v in shape):
-        raise ValueError(f"input_shape must not be negative, got {shape}")
-    check_plane(shape, "input_shape")
-    check_nbytes(shape, grad_output.dtype, "input_shape")
+    shape = as_input_shape(input_shape)
+    check_input_size(shape, grad_output.dtype)
     if tuple(grad_shape) not in (shape[:-2], shape[:-2] + (1, 1)):
         raise ValueError(
             f"grad_output must have shape {shape[:-2]} or {shape[:-2] + (1, 1)} (the output "
@@ -87,6 +51,46 @@ def _global_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
 
 def _scratch(n_planes: int, hw: int, dtype) -> np.ndarray:
     return np.empty(n_planes * _global_pool.n_chunks(hw), dtype=dtype)
+
+
+def _flat_grad(g: np.ndarray) -> np.ndarray:
+    """A 1-D C-contiguous native copy or view of a gradient of global pooling."""
+    if not g.dtype.isnative:
+        g = g.astype(native(g.dtype))
+    return np.ascontiguousarray(g).reshape(-1)
+
+
+# The kernel calls, shared with adaptive pooling to a 1 x 1 output. Each writes into arrays
+# already checked and not empty.
+
+
+def run_global_avg(x: np.ndarray, result: np.ndarray, n_threads: int | None) -> None:
+    """Write the mean of every plane of ``x`` into ``result`` (one element per plane)."""
+    rows = flat_planes(x)
+    nt = resolve(n_threads, rows.size)
+    _global_pool.global_avg_pool2d_forward(
+        rows, result.reshape(-1), _scratch(*rows.shape, np.float64), nt
+    )
+
+
+def run_global_avg_backward(g: np.ndarray, grad_input: np.ndarray,
+                            n_threads: int | None) -> None:
+    """Fill every plane of ``grad_input`` with its gradient in ``g`` divided by ``H * W``."""
+    rows = grad_input.reshape(-1, grad_input.shape[-2] * grad_input.shape[-1])
+    nt = resolve(n_threads, rows.size)
+    _global_pool.global_avg_pool2d_backward(_flat_grad(g), rows, nt)
+
+
+def run_global_max(x: np.ndarray, values: np.ndarray, indices: np.ndarray,
+                   n_threads: int | None) -> None:
+    """Write the maximum of every plane of ``x`` and its flat position into ``values`` and
+    ``indices`` (one element per plane)."""
+    rows = flat_planes(x)
+    nt = resolve(n_threads, rows.size)
+    _global_pool.global_max_pool2d_forward(
+        rows, values.reshape(-1), indices.reshape(-1),
+        _scratch(*rows.shape, rows.dtype), _scratch(*rows.shape, np.int64), nt,
+    )
 
 
 # ------------------------------------------------------------------------- global average
@@ -136,13 +140,9 @@ def global_avg_pool2d(x: npt.ArrayLike, keepdims: bool = False, *, out: np.ndarr
     x = as_float_input(x)
     check_plane(x.shape)
     keepdims = check_bool(keepdims, "keepdims")
-    result = output(out, _pooled_shape(x.shape, keepdims), _native(x.dtype), "out", (x,))
+    result = output(out, _pooled_shape(x.shape, keepdims), native(x.dtype), "out", (x,))
     if result.size:
-        rows = flat_planes(x)
-        nt = resolve(n_threads, rows.size)
-        _global_pool.global_avg_pool2d_forward(
-            rows, result.reshape(-1), _scratch(*rows.shape, np.float64), nt
-        )
+        run_global_avg(x, result, n_threads)
     else:
         resolve(n_threads)
     return result
@@ -177,23 +177,14 @@ def global_avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence
     array([[[[1., 1.],
              [1., 1.]]]])
     """
-    g = _as_float_array(grad_output, "grad_output")
+    g = as_float_array(grad_output, "grad_output")
     shape = _global_input_shape(input_shape, g)
-    grad_input = output(out, shape, _native(g.dtype), "out", (g,))
+    grad_input = output(out, shape, native(g.dtype), "out", (g,))
     if grad_input.size:
-        rows = grad_input.reshape(-1, shape[-2] * shape[-1])
-        nt = resolve(n_threads, rows.size)
-        _global_pool.global_avg_pool2d_backward(_flat_grad(g), rows, nt)
+        run_global_avg_backward(g, grad_input, n_threads)
     else:
         resolve(n_threads)
     return grad_input
-
-
-def _flat_grad(g: np.ndarray) -> np.ndarray:
-    """A 1-D C-contiguous native copy or view of a gradient of global pooling."""
-    if not g.dtype.isnative:
-        g = g.astype(_native(g.dtype))
-    return np.ascontiguousarray(g).reshape(-1)
 
 
 # ----------------------------------------------------------------------------- global max
@@ -240,18 +231,10 @@ def global_max_pool2d(x: npt.ArrayLike, keepdims: bool = False, return_indices: 
     x = as_float_input(x)
     check_plane(x.shape)
     keepdims = check_bool(keepdims, "keepdims")
-    return_indices = bool(return_indices)
-    shape = _pooled_shape(x.shape, keepdims)
-    out_v, out_i = split_out_pair(out, return_indices)
-    values = output(out_v, shape, _native(x.dtype), "out[0]" if return_indices else "out", (x,))
-    indices = output(out_i, shape, np.int64, "out[1]", (x, values))
+    return_indices = as_flag(return_indices, "return_indices")
+    values, indices = argmax_outputs(out, _pooled_shape(x.shape, keepdims), x, return_indices)
     if values.size:
-        rows = flat_planes(x)
-        nt = resolve(n_threads, rows.size)
-        _global_pool.global_max_pool2d_forward(
-            rows, values.reshape(-1), indices.reshape(-1),
-            _scratch(*rows.shape, rows.dtype), _scratch(*rows.shape, np.int64), nt,
-        )
+        run_global_max(x, values, indices, n_threads)
     else:
         resolve(n_threads)
     return (values, indices) if return_indices else values
@@ -293,26 +276,14 @@ def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLik
     array([[[[0., 5.],
              [0., 0.]]]])
     """
-    g = _as_float_array(grad_output, "grad_output")
+    g = as_float_array(grad_output, "grad_output")
     shape = _global_input_shape(input_shape, g)
-    idx = np.asarray(indices)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"indices must have an integer dtype, got {idx.dtype}")
-    if idx.shape != g.shape:
-        raise ValueError(
-            f"indices must have the shape of grad_output {g.shape}, got {idx.shape}"
-        )
+    idx = check_indices(indices, g.shape)
     hw = shape[-2] * shape[-1]
-    if not _trusted_indices and idx.size:
-        bad = np.flatnonzero((idx < 0) | (idx >= hw))
-        if bad.size:
-            pos = np.unravel_index(bad[0], idx.shape)
-            raise ValueError(
-                f"indices must lie in [0, H * W) = [0, {hw}); indices{tuple(map(int, pos))} = "
-                f"{int(idx[pos])} does not"
-            )
+    if not _trusted_indices and idx.size and ((idx < 0) | (idx >= hw)).any():
+        raise_bad_indices(idx, hw)
     idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
-    grad_input = output(out, shape, _native(g.dtype), "out", (g, idx))
+    grad_input = output(out, shape, native(g.dtype), "out", (g, idx))
     if grad_input.size:
         rows = grad_input.reshape(-1, hw)
         nt = resolve(n_threads, rows.size)
@@ -325,7 +296,7 @@ def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLik
 # --------------------------------------------------------------------------------- layers
 
 
-class GlobalAvgPool2d(Layer):
+class GlobalAvgPool2d(_AveragingLayer):
     """Global average pooling layer (see :func:`poolkit.global_avg_pool2d`).
 
     Examples
@@ -345,17 +316,14 @@ class GlobalAvgPool2d(Layer):
         self.keepdims = check_bool(keepdims, "keepdims")
         super().__init__(n_threads)
 
-    def _forward(self, x):
-        result = global_avg_pool2d(x, self.keepdims, n_threads=self.n_threads)
-        return result, (np.shape(x), result.shape)
+    def _pool(self, x):
+        return global_avg_pool2d(x, self.keepdims, n_threads=self.n_threads)
 
-    def _backward(self, grad_output, cache):
-        input_shape, out_shape = cache
-        self._check_grad_shape("GlobalAvgPool2d", grad_output, out_shape)
+    def _pool_backward(self, grad_output, input_shape):
         return global_avg_pool2d_backward(grad_output, input_shape, n_threads=self.n_threads)
 
 
-class GlobalMaxPool2d(Layer):
+class GlobalMaxPool2d(_ArgmaxLayer):
     """Global max pooling layer; caches the argmax for ``backward``
     (see :func:`poolkit.global_max_pool2d`).
 
@@ -375,18 +343,12 @@ class GlobalMaxPool2d(Layer):
     def __init__(self, keepdims: bool = False, return_indices: bool = False,
                  n_threads: int | None = None) -> None:
         self.keepdims = check_bool(keepdims, "keepdims")
-        self.return_indices = bool(return_indices)
+        self.return_indices = as_flag(return_indices, "return_indices")
         super().__init__(n_threads)
 
-    def _forward(self, x):
-        values, indices = global_max_pool2d(
-            x, self.keepdims, return_indices=True, n_threads=self.n_threads
-        )
-        cache = (indices, np.shape(x))
-        return ((values, indices) if self.return_indices else values), cache
+    def _pool(self, x):
+        return global_max_pool2d(x, self.keepdims, return_indices=True, n_threads=self.n_threads)
 
-    def _backward(self, grad_output, cache):
-        indices, input_shape = cache
-        self._check_grad_shape("GlobalMaxPool2d", grad_output, indices.shape)
+    def _pool_backward(self, grad_output, indices, input_shape):
         return global_max_pool2d_backward(grad_output, indices, input_shape,
                                           n_threads=self.n_threads, _trusted_indices=True)

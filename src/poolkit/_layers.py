@@ -106,12 +106,65 @@ class Layer:
         raise NotImplementedError
 
 
+class _AveragingLayer(Layer):
+    """Base of the average-pooling layers, whose ``backward`` needs only the input's shape.
+
+    Subclasses define ``_pool(x)``, the forward function called with the layer's parameters,
+    and ``_pool_backward(grad_output, input_shape)``, its gradient.
+    """
+
+    def _forward(self, x):
+        result = self._pool(x)
+        return result, (np.shape(x), result.shape)
+
+    def _backward(self, grad_output, cache):
+        input_shape, out_shape = cache
+        self._check_grad_shape(type(self).__name__, grad_output, out_shape)
+        return self._pool_backward(grad_output, input_shape)
+
+    def _pool(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _pool_backward(self, grad_output, input_shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _ArgmaxLayer(Layer):
+    """Base of the max-pooling layers: ``forward`` caches the argmax, ``backward`` routes the
+    gradient to it.
+
+    Subclasses define ``_pool(x)``, the forward function called with the layer's parameters
+    and ``return_indices=True``, and ``_pool_backward(grad_output, indices, input_shape)``,
+    its gradient. The indices are the layer's own, made by its forward, so ``_pool_backward``
+    need not check them again (``_trusted_indices=True``). ``forward`` returns the indices too
+    when the layer's ``return_indices`` is true.
+    """
+
+    return_indices: bool
+
+    def _forward(self, x):
+        values, indices = self._pool(x)
+        cache = (indices, np.shape(x))
+        return ((values, indices) if self.return_indices else values), cache
+
+    def _backward(self, grad_output, cache):
+        indices, input_shape = cache
+        self._check_grad_shape(type(self).__name__, grad_output, indices.shape)
+        return self._pool_backward(grad_output, indices, input_shape)
+
+    def _pool(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _pool_backward(self, grad_output, indices, input_shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
 def _check_window(kernel_size, stride, padding, dilation, ceil_mode):
     """Construction-time validation of what can be checked without an input."""
     pool_params((_MAX_DIM, _MAX_DIM), kernel_size, stride, padding, dilation, ceil_mode)
 
 
-class MaxPool2d(Layer):
+class MaxPool2d(_ArgmaxLayer):
     """Max pooling layer; caches the argmax for ``backward``.
 
     Parameters are those of :func:`poolkit.max_pool2d`. ``forward(x)`` returns the pooled
@@ -143,23 +196,18 @@ class MaxPool2d(Layer):
         self.ceil_mode = ceil_mode
         self.return_indices = as_flag(return_indices, "return_indices")
 
-    def _forward(self, x):
-        values, indices = max_pool2d(
+    def _pool(self, x):
+        return max_pool2d(
             x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
             return_indices=True, n_threads=self.n_threads,
         )
-        cache = (indices, np.shape(x))
-        return ((values, indices) if self.return_indices else values), cache
 
-    def _backward(self, grad_output, cache):
-        indices, input_shape = cache
-        self._check_grad_shape("MaxPool2d", grad_output, indices.shape)
-        # The indices are the layer's own, made by its forward: no need to check them again.
+    def _pool_backward(self, grad_output, indices, input_shape):
         return max_pool2d_backward(grad_output, indices, input_shape, n_threads=self.n_threads,
                                    _trusted_indices=True)
 
 
-class AvgPool2d(Layer):
+class AvgPool2d(_AveragingLayer):
     """Average pooling layer; parameters are those of :func:`poolkit.avg_pool2d`.
 
     Examples
@@ -193,12 +241,9 @@ class AvgPool2d(Layer):
         return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
                 self.count_include_pad, self.divisor_override)
 
-    def _forward(self, x):
-        result = avg_pool2d(x, *self._window_args(), n_threads=self.n_threads)
-        return result, (np.shape(x), result.shape)
+    def _pool(self, x):
+        return avg_pool2d(x, *self._window_args(), n_threads=self.n_threads)
 
-    def _backward(self, grad_output, cache):
-        input_shape, out_shape = cache
-        self._check_grad_shape("AvgPool2d", grad_output, out_shape)
+    def _pool_backward(self, grad_output, input_shape):
         return avg_pool2d_backward(grad_output, input_shape, *self._window_args(),
                                    n_threads=self.n_threads)

@@ -80,7 +80,9 @@ def as_flag(value, name: str) -> bool:
         raise TypeError(f"{name} must be a bool, got {value!r}") from None
 
 
-def _check_bool(value, name: str) -> bool:
+def check_bool(value, name: str) -> bool:
+    """``value`` as a bool; TypeError naming ``name`` unless it is a Python or NumPy bool (for
+    switches such as ``ceil_mode`` and ``keepdims``, where a truthy stand-in is a mistake)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return bool(value)
@@ -133,7 +135,7 @@ def _pool_params(
     s = k if stride is None else pair(stride, "stride")
     p = pair(padding, "padding")
     d = pair(dilation, "dilation")
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     for name, vals, low in (("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1),
                             ("padding", p, 0)):
         for v in vals:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any, Literal, overload
+from collections.abc import Callable, Sequence
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _avg_pool, _max_pool
-from ._arrays import as_float_input, as_planes, check_nbytes, check_plane, output
-from ._params import as_flag, as_int, check_divisor_override, pool_params
+from ._arrays import (argmax_outputs, as_float_input, as_indices, as_planes, check_input_shape,
+                      check_plane, native, output, planes_of, raise_bad_indices)
+from ._params import as_flag, check_bool, check_divisor_override, pool_params
 from ._threads import resolve
 
 __all__ = [
@@ -28,77 +28,6 @@ FloatArray = npt.NDArray[np.floating]
 """float32 or float64 results (the input's dtype)."""
 IndexArray = npt.NDArray[np.int64]
 """argmax indices: flat ``h * W + w`` positions in the input plane."""
-
-
-def _native(dtype) -> np.dtype:
-    return np.dtype(dtype).newbyteorder("=")
-
-
-def _planes_of(arr: np.ndarray) -> np.ndarray:
-    """A ``(P, h, w)`` view of a C-contiguous 3-D or 4-D array (for the kernels); P spelled
-    out, since NumPy cannot infer -1 for an array whose planes have no elements."""
-    return arr.reshape((math.prod(arr.shape[:-2]),) + arr.shape[-2:])
-
-
-def check_input_shape(input_shape: Sequence[int], grad_output: np.ndarray) -> tuple[int, ...]:
-    """Validate ``input_shape`` of a backward function against its ``grad_output``."""
-    try:
-        shape = tuple(as_int(v, "input_shape") for v in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
-    if len(shape) != grad_output.ndim:
-        raise ValueError(
-            f"input_shape must have as many dimensions as grad_output ({grad_output.ndim}), "
-            f"got {shape}"
-        )
-    if any(v < 0 for v in shape):
-        raise ValueError(f"input_shape must not be negative, got {shape}")
-    if shape[:-2] != grad_output.shape[:-2]:
-        raise ValueError(
-            f"input_shape {shape} and grad_output shape {grad_output.shape} disagree on the "
-            f"leading (batch, channel) dimensions"
-        )
-    check_plane(shape, "input_shape")
-    check_nbytes(shape, grad_output.dtype, "input_shape")  # before any input is copied
-    return shape
-
-
-def split_out_pair(out: Any, return_indices: bool) -> tuple[Any, Any]:
-    """``out=`` is an array, or a pair (values, indices) when indices are returned (each part
-    is checked later, by ``output``)."""
-    if out is None:
-        return None, None
-    if return_indices:
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            raise ValueError(
-                "with return_indices=True, out must be a pair (values, indices), got "
-                f"{type(out).__name__}"
-            )
-        return out[0], out[1]
-    return out, None
-
-
-def as_indices(indices: npt.ArrayLike, shape: Sequence[int]) -> IndexArray:
-    """User indices as C-contiguous native int64 of the given shape (not yet bounds-checked)."""
-    indices = np.asarray(indices)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"indices must have an integer dtype, got {indices.dtype}")
-    if indices.shape != tuple(shape):
-        raise ValueError(
-            f"indices must have the shape of grad_output {tuple(shape)}, got {indices.shape}"
-        )
-    if indices.dtype.kind == "u" and indices.size and indices.max() > np.iinfo(np.int64).max:
-        raise ValueError("indices hold values above the int64 range")
-    return np.ascontiguousarray(indices, dtype=np.int64)
-
-
-def raise_bad_indices(indices: np.ndarray, plane_size: int) -> None:
-    bad = np.flatnonzero((indices < 0) | (indices >= plane_size))
-    pos = np.unravel_index(bad[0], indices.shape)
-    raise ValueError(
-        f"indices must lie in [0, H * W) = [0, {plane_size}); indices{tuple(map(int, pos))} "
-        f"= {int(indices[pos])} does not"
-    )
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -199,17 +128,14 @@ def max_pool2d(
     check_plane(x.shape)
     prm = pool_params(x.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
     shape = x.shape[:-2] + prm.out_hw
-    dtype = _native(x.dtype)
     return_indices = as_flag(return_indices, "return_indices")
-    out_v, out_i = split_out_pair(out, return_indices)
-    values = output(out_v, shape, dtype, "out[0]" if return_indices else "out", (x,))
-    indices = output(out_i, shape, np.int64, "out[1]", (x, values)) if return_indices else None
+    values, indices = argmax_outputs(out, shape, x, return_indices, with_indices=return_indices)
     if values.size:
         planes = as_planes(x)
         nt = resolve(n_threads, planes.size + values.size)
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = prm[:4]
         n_fail = _max_pool.max_pool2d_forward(
-            planes, _planes_of(values), None if indices is None else _planes_of(indices),
+            planes, planes_of(values), None if indices is None else planes_of(indices),
             kh, kw, sh, sw, ph, pw, dh, dw, nt
         )
         if n_fail:
@@ -266,15 +192,30 @@ def max_pool2d_backward(
     """
     g = as_float_input(grad_output, "grad_output")
     shape = check_input_shape(input_shape, g)
+    return argmax_backward(g, indices, shape, out, n_threads,
+                           _trusted_indices)
+
+
+def argmax_backward(g: np.ndarray, indices: npt.ArrayLike, shape: tuple[int, ...],
+                    out: np.ndarray | None, n_threads: int | None,
+                    trusted_indices: bool) -> FloatArray:
+    """The body of the max-pooling backwards (max, adaptive max, stochastic training): add
+    each output gradient at its argmax, a flat position in its input plane.
+
+    ``g`` and ``shape`` (the input's) are already checked; ``indices`` are checked here, and
+    their bounds by the kernel (unless ``trusted_indices``: a layer's own). Into a user's
+    ``out=`` nothing is written when one is out of bounds (they are all checked first); a
+    fresh output is discarded on error, so its planes' indices are checked as each plane is
+    scattered (the indices are then read once, not twice).
+    """
     idx = as_indices(indices, g.shape)
-    grad_input = output(out, shape, _native(g.dtype), "out", (g, idx))
+    grad_input = output(out, shape, native(g.dtype), "out", (g, idx))
     if grad_input.size:
         gp = as_planes(g)
         nt = resolve(n_threads, gp.size + grad_input.size)
-        n_bad = _max_pool.max_pool2d_backward(
-            gp, _planes_of(idx), _planes_of(grad_input), not _trusted_indices, nt
-        )
-        if n_bad:
+        check = (_max_pool.CHECK_NONE if trusted_indices else
+                 _max_pool.CHECK_BEFORE if out is not None else _max_pool.CHECK_WHILE)
+        if _max_pool.max_pool2d_backward(gp, planes_of(idx), planes_of(grad_input), check, nt):
             raise_bad_indices(idx, shape[-2] * shape[-1])
     else:
         resolve(n_threads)
@@ -287,9 +228,24 @@ def max_pool2d_backward(
 def _avg_params(in_hw, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
     prm = pool_params(in_hw, kernel_size, stride, padding, 1, ceil_mode)
-    if not isinstance(count_include_pad, (bool, np.bool_)):
-        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
-    return prm, bool(count_include_pad), check_divisor_override(divisor_override)
+    cip = check_bool(count_include_pad, "count_include_pad")
+    return prm, cip, check_divisor_override(divisor_override)
+
+
+def _avg_pass(kernel: Callable, what: str, src: np.ndarray, shape: tuple, prm, cip: bool,
+              dov: int, out: np.ndarray | None, n_threads: int | None) -> FloatArray:
+    """Run an average-pooling ``kernel`` (forward or backward) from ``src`` into ``out`` or a
+    new array of ``shape``; ``what`` names the function in a MemoryError."""
+    result = output(out, shape, native(src.dtype), "out", (src,))
+    if result.size:
+        planes = as_planes(src)
+        nt = resolve(n_threads, planes.size + result.size)
+        (kh, kw), (sh, sw), (ph, pw) = prm[:3]
+        if kernel(planes, planes_of(result), kh, kw, sh, sw, ph, pw, cip, dov, nt):
+            raise MemoryError(f"{what} could not allocate its scratch row")
+    else:
+        resolve(n_threads)
+    return result
 
 
 def avg_pool2d(
@@ -339,19 +295,8 @@ def avg_pool2d(
     check_plane(x.shape)
     prm, cip, dov = _avg_params(x.shape[-2:], kernel_size, stride, padding, ceil_mode,
                                 count_include_pad, divisor_override)
-    shape = x.shape[:-2] + prm.out_hw
-    result = output(out, shape, _native(x.dtype), "out", (x,))
-    if result.size:
-        planes = as_planes(x)
-        nt = resolve(n_threads, planes.size + result.size)
-        (kh, kw), (sh, sw), (ph, pw) = prm[:3]
-        n_fail = _avg_pool.avg_pool2d_forward(planes, _planes_of(result), kh, kw, sh, sw,
-                                              ph, pw, cip, dov, nt)
-        if n_fail:
-            raise MemoryError("avg_pool2d could not allocate its scratch row")
-    else:
-        resolve(n_threads)
-    return result
+    return _avg_pass(_avg_pool.avg_pool2d_forward, "avg_pool2d", x, x.shape[:-2] + prm.out_hw,
+                     prm, cip, dov, out, n_threads)
 
 
 def avg_pool2d_backward(
@@ -403,15 +348,5 @@ def avg_pool2d_backward(
             f"grad_output must have shape {expected} (the output of avg_pool2d on input_shape "
             f"{shape} with these parameters), got {g.shape}"
         )
-    grad_input = output(out, shape, _native(g.dtype), "out", (g,))
-    if grad_input.size:
-        gp = as_planes(g)
-        nt = resolve(n_threads, gp.size + grad_input.size)
-        (kh, kw), (sh, sw), (ph, pw) = prm[:3]
-        n_fail = _avg_pool.avg_pool2d_backward(gp, _planes_of(grad_input), kh, kw, sh, sw,
-                                               ph, pw, cip, dov, nt)
-        if n_fail:
-            raise MemoryError("avg_pool2d_backward could not allocate its scratch row")
-    else:
-        resolve(n_threads)
-    return grad_input
+    return _avg_pass(_avg_pool.avg_pool2d_backward, "avg_pool2d_backward", g, shape, prm, cip,
+                     dov, out, n_threads)

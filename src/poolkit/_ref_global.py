@@ -3,8 +3,9 @@ maps.
 
 The same operations as ``poolkit.global_avg_pool2d`` and friends, written as explicit loops
 over one element at a time, to be read and to test the compiled kernels against. Like
-``poolkit.reference`` (which re-exports everything here), it imports only NumPy and the
-standard library, never a compiled module nor any other part of poolkit.
+``poolkit.reference`` (which re-exports everything here), it imports only NumPy, the standard
+library and the checks shared by the reference modules (``_ref_common``), never a compiled
+module nor any other part of poolkit.
 
 Conventions (those of ``poolkit.reference``):
 
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+from ._ref_common import _add_at_indices, _as_4d, _check_float
 
 __all__ = [
     "global_avg_pool2d",
@@ -47,28 +50,9 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def _check_float(array, name):
-    """`array` as a native float32/float64 ndarray, else TypeError."""
-    array = np.asarray(array)
-    if array.dtype.type not in (np.float32, np.float64):
-        raise TypeError(f"{name} must have dtype float32 or float64, got dtype {array.dtype}")
-    return array.astype(array.dtype.type, copy=False)
-
-
-def _as_4d(x, name="x"):
-    """Check `x` (3-D or 4-D, H and W > 0); view a 3-D array as (1, C, H, W).
-
-    Returns the 4-D array and whether a batch axis was added.
-    """
-    x = np.asarray(x)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{name} must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
-    x = _check_float(x, name)
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name} must have H > 0 and W > 0, got shape {x.shape}")
-    if x.ndim == 3:
-        return x[np.newaxis], True
-    return x, False
+# Not the ``_pair`` and ``_check_input_shape`` of ``_ref_common``: these name the offending
+# entry in their TypeError, and this ``_check_input_shape`` takes ints only (the shared one
+# calls ``int()`` on each entry).
 
 
 def _check_int(value, name):
@@ -131,6 +115,18 @@ def _global_shape(x_shape, keepdims):
     return tuple(x_shape[:-2]) + ((1, 1) if keepdims else ())
 
 
+def _check_global_grad(grad_output, input_shape):
+    """Check a global backward's arguments: `grad_output` has shape ``input_shape[:-2]`` or
+    ``input_shape[:-2] + (1, 1)``. Returns ``(shape, grad_output)``, checked."""
+    shape = _check_input_shape(input_shape)
+    g = _check_float(grad_output, "grad_output")
+    if g.shape not in (shape[:-2], shape[:-2] + (1, 1)):
+        raise ValueError(
+            f"grad_output must have shape {shape[:-2]} or {shape[:-2] + (1, 1)}, got {g.shape}"
+        )
+    return shape, g
+
+
 def global_avg_pool2d(x: npt.ArrayLike, keepdims: bool = False) -> npt.NDArray[np.floating]:
     """Mean of each (H, W) plane.
 
@@ -177,12 +173,7 @@ def global_avg_pool2d_backward(grad_output: npt.ArrayLike,
     array([[[[1., 1.],
              [1., 1.]]]])
     """
-    shape = _check_input_shape(input_shape)
-    g = _check_float(grad_output, "grad_output")
-    if g.shape not in (shape[:-2], shape[:-2] + (1, 1)):
-        raise ValueError(
-            f"grad_output must have shape {shape[:-2]} or {shape[:-2] + (1, 1)}, got {g.shape}"
-        )
+    shape, g = _check_global_grad(grad_output, input_shape)
     H, W = shape[-2:]
     flat_g = g.reshape(-1)
     grad_input = np.empty((flat_g.size, H, W), dtype=g.dtype)
@@ -233,12 +224,7 @@ def global_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLik
     array([[[[0., 5.],
              [0., 0.]]]])
     """
-    shape = _check_input_shape(input_shape)
-    g = _check_float(grad_output, "grad_output")
-    if g.shape not in (shape[:-2], shape[:-2] + (1, 1)):
-        raise ValueError(
-            f"grad_output must have shape {shape[:-2]} or {shape[:-2] + (1, 1)}, got {g.shape}"
-        )
+    shape, g = _check_global_grad(grad_output, input_shape)
     indices = _check_indices(indices, g.shape)
     H, W = shape[-2:]
     _check_index_range(indices, H * W)
@@ -281,6 +267,18 @@ def _output_size(output_size, H, W):
     if oh < 1 or ow < 1:
         raise ValueError(f"output_size must be >= 1 along H and W, got {output_size!r}")
     return oh, ow
+
+
+def _check_adaptive_grad(grad_output, input_shape):
+    """Check an adaptive backward's arguments: `grad_output` has the leading (N, C) axes of
+    `input_shape`, and any output size. Returns ``(shape, g4, added_batch)`` (see ``_as_4d``)."""
+    shape = _check_input_shape(input_shape)
+    g4, added_batch = _as_4d(grad_output, "grad_output")
+    if len(shape) != np.ndim(grad_output) or tuple(shape[:-2]) != np.shape(grad_output)[:-2]:
+        raise ValueError(
+            f"grad_output of shape {np.shape(grad_output)} does not match input_shape={shape}"
+        )
+    return shape, g4, added_batch
 
 
 def adaptive_avg_pool2d(x: npt.ArrayLike, output_size: int | tuple[int | None, int | None]
@@ -326,12 +324,7 @@ def adaptive_avg_pool2d_backward(grad_output: npt.ArrayLike,
     >>> adaptive_avg_pool2d_backward(np.array([[[2.0, 3.0]]]), (1, 1, 3))
     array([[[1. , 2.5, 1.5]]])
     """
-    shape = _check_input_shape(input_shape)
-    g4, _ = _as_4d(grad_output, "grad_output")
-    if len(shape) != np.ndim(grad_output) or tuple(shape[:-2]) != np.shape(grad_output)[:-2]:
-        raise ValueError(
-            f"grad_output of shape {np.shape(grad_output)} does not match input_shape={shape}"
-        )
+    shape, g4, _ = _check_adaptive_grad(grad_output, input_shape)
     N, C, OH, OW = g4.shape
     H, W = shape[-2:]
     scalar = g4.dtype.type
@@ -392,25 +385,12 @@ def adaptive_max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayL
     >>> adaptive_max_pool2d_backward(np.array([[[1.0, 2.0]]]), np.array([[[1, 3]]]), (1, 1, 5))
     array([[[0., 1., 0., 2., 0.]]])
     """
-    shape = _check_input_shape(input_shape)
-    g4, added_batch = _as_4d(grad_output, "grad_output")
-    if len(shape) != np.ndim(grad_output) or tuple(shape[:-2]) != np.shape(grad_output)[:-2]:
-        raise ValueError(
-            f"grad_output of shape {np.shape(grad_output)} does not match input_shape={shape}"
-        )
+    shape, g4, added_batch = _check_adaptive_grad(grad_output, input_shape)
     indices = _check_indices(indices, np.shape(grad_output))
     H, W = shape[-2:]
     _check_index_range(indices, H * W)
     i4 = indices[np.newaxis] if added_batch else indices
-    N, C, OH, OW = g4.shape
-    grad_input = np.zeros((N, C, H * W), dtype=g4.dtype)
-    for n in range(N):
-        for c in range(C):
-            for oh in range(OH):
-                for ow in range(OW):
-                    idx = i4[n, c, oh, ow]
-                    grad_input[n, c, idx] = grad_input[n, c, idx] + g4[n, c, oh, ow]
-    return grad_input.reshape(shape)
+    return _add_at_indices(g4, i4, H * W).reshape(shape)
 
 
 # ---------------------------------------------------------------------------

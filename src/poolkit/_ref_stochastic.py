@@ -1,8 +1,9 @@
 """Pure-Python reference for stochastic pooling (Zeiler & Fergus, ICLR 2013).
 
-Part of ``poolkit.reference``: plain loops, one window at a time, importing only NumPy and
-the standard library. It is the definition the compiled ``poolkit.stochastic_pool2d`` is
-tested against, and from the same ``rng`` seed it makes bitwise the same choices.
+Part of ``poolkit.reference``: plain loops, one window at a time, importing only NumPy, the
+standard library and the checks shared by the reference modules (``_ref_common``). It is the
+definition the compiled ``poolkit.stochastic_pool2d`` is tested against, and from the same
+``rng`` seed it makes bitwise the same choices.
 
 The rule, for a window of activations ``a`` (finite and >= 0; padded positions are not part
 of the window, so they have probability 0), in row-major window order:
@@ -31,17 +32,18 @@ uniform from the counter-based SplitMix64 stream of that key (:func:`splitmix64`
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from ._ref_common import (_AXES, _add_at_indices, _as_4d, _check_float, _check_input_shape,
+                          _pair, pool_output_size)
+
 __all__ = ["splitmix64", "stochastic_pool2d", "stochastic_pool2d_backward", "stochastic_uniform"]
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
-_AXES = ("H", "W")
 
 
 # ---------------------------------------------------------------------------
@@ -87,40 +89,6 @@ def _draw_key(rng):
 # ---------------------------------------------------------------------------
 
 
-def _pair(value, name):
-    """Normalise an int or an (h, w) pair of ints to a tuple of two ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
-        pair = tuple(value)
-    else:
-        pair = (value, value)
-    for v in pair:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return (int(pair[0]), int(pair[1]))
-
-
-def _check_float(array, name):
-    array = np.asarray(array)
-    if array.dtype.type not in (np.float32, np.float64):
-        raise TypeError(f"{name} must have dtype float32 or float64, got dtype {array.dtype}")
-    return array.astype(array.dtype.type, copy=False)  # native byte order
-
-
-def _as_4d(x, name):
-    """Check `x`; view a 3-D (C, H, W) array as (1, C, H, W). Returns (x4, added_batch)."""
-    x = np.asarray(x)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{name} must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
-    x = _check_float(x, name)
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name} must have H > 0 and W > 0, got shape {x.shape}")
-    if x.ndim == 3:
-        return x[np.newaxis], True
-    return x, False
-
-
 def _check_activations(x, name):
     """ValueError naming the first (C order) negative, NaN or infinite value of `x`."""
     for pos in np.ndindex(*x.shape):
@@ -137,17 +105,6 @@ def _check_activations(x, name):
             "stochastic pooling needs finite, non-negative activations (such as ReLU "
             f"outputs); {name}[{', '.join(str(i) for i in pos)}] = {v} is {what}"
         )
-
-
-def _output_size(L, k, s, p, ceil_mode):
-    span = L + 2 * p - k
-    if ceil_mode:
-        out = -(-span // s) + 1
-        if (out - 1) * s >= L + p:  # the last window must start inside input or left pad
-            out -= 1
-    else:
-        out = span // s + 1
-    return out
 
 
 def _window_params(spatial, kernel_size, stride, padding, ceil_mode):
@@ -171,7 +128,7 @@ def _window_params(spatial, kernel_size, stride, padding, ceil_mode):
                 f"padding must be >= 0 and at most half the kernel size ({k} along "
                 f"{_AXES[axis]}), got padding={padding}"
             )
-        out = _output_size(L, k, s, p, bool(ceil_mode))
+        out = pool_output_size(L, k, s, p, 1, bool(ceil_mode))
         if out < 1:
             raise ValueError(
                 f"output size along {_AXES[axis]} would be {out} (< 1) for input length {L} "
@@ -315,21 +272,6 @@ def stochastic_pool2d(x: npt.ArrayLike, kernel_size: int | tuple[int, int],
 # ---------------------------------------------------------------------------
 
 
-def _check_input_shape(input_shape):
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
-    if len(shape) not in (3, 4) or any(s < 0 for s in shape):
-        raise ValueError(
-            f"input_shape must be (C, H, W) or (N, C, H, W) of non-negative ints, got "
-            f"{input_shape!r}"
-        )
-    if shape[-2] == 0 or shape[-1] == 0:
-        raise ValueError(f"input_shape must have H > 0 and W > 0, got {input_shape!r}")
-    return shape
-
-
 def stochastic_pool2d_backward(grad_output: npt.ArrayLike,
                                input_shape: Sequence[int] | None = None,
                                indices: npt.ArrayLike | None = None, *,
@@ -389,15 +331,7 @@ def stochastic_pool2d_backward(grad_output: npt.ArrayLike,
             raise ValueError(f"indices must lie in [0, H * W) = [0, {H * W})")
         g4 = grad_output[np.newaxis] if added_batch else grad_output
         i4 = indices[np.newaxis] if added_batch else indices
-        N, C, H_out, W_out = g4.shape
-        grad_input = np.zeros((N, C, H * W), dtype=g4.dtype)
-        for n in range(N):
-            for c in range(C):
-                for oh in range(H_out):
-                    for ow in range(W_out):
-                        idx = i4[n, c, oh, ow]
-                        grad_input[n, c, idx] = grad_input[n, c, idx] + g4[n, c, oh, ow]
-        return grad_input.reshape(shape)
+        return _add_at_indices(g4, i4, H * W).reshape(shape)
 
     x4, _ = _as_4d(x, "x")
     x = np.asarray(x)

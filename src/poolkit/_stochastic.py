@@ -27,19 +27,11 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _stochastic_pool
-from ._arrays import as_float_input, as_planes, check_plane, output
+from ._arrays import (as_float_input, as_planes, check_input_shape, check_plane, native, output,
+                      planes_of, split_out_pair)
 from ._layers import Layer, _check_window
-from ._params import _check_bool, as_flag, pair, pool_params
-from ._pooling import (
-    FloatArray,
-    IndexArray,
-    IntOrPair,
-    _native,
-    _planes_of,
-    check_input_shape,
-    max_pool2d_backward,
-    split_out_pair,
-)
+from ._params import as_flag, check_bool, pair, pool_params
+from ._pooling import FloatArray, IndexArray, IntOrPair, max_pool2d_backward
 from ._threads import resolve
 
 __all__ = ["StochasticPool2d", "stochastic_pool2d", "stochastic_pool2d_backward"]
@@ -179,7 +171,7 @@ def stochastic_pool2d(
     x = as_float_input(x)
     check_plane(x.shape)
     prm = pool_params(x.shape[-2:], kernel_size, stride, padding, 1, ceil_mode)
-    training = _check_bool(training, "training")
+    training = check_bool(training, "training")
     return_indices = as_flag(return_indices, "return_indices")
     if return_indices and not training:
         raise ValueError(
@@ -187,7 +179,7 @@ def stochastic_pool2d(
             "samples no position"
         )
     shape = x.shape[:-2] + prm.out_hw
-    dtype = _native(x.dtype)
+    dtype = native(x.dtype)
     out_v, out_i = split_out_pair(out, return_indices)
     values = output(out_v, shape, dtype, "out[0]" if return_indices else "out", (x,))
     (kh, kw), (sh, sw), (ph, pw) = prm[:3]
@@ -200,11 +192,11 @@ def stochastic_pool2d(
         nt = resolve(n_threads, planes.size + values.size)
         if training:
             code = _stochastic_pool.stochastic_pool2d_train(
-                planes, _planes_of(values), _planes_of(indices), key, kh, kw, sh, sw, ph, pw, nt
+                planes, planes_of(values), planes_of(indices), key, kh, kw, sh, sw, ph, pw, nt
             )
         else:
             code = _stochastic_pool.stochastic_pool2d_infer(
-                planes, _planes_of(values), kh, kw, sh, sw, ph, pw, nt
+                planes, planes_of(values), kh, kw, sh, sw, ph, pw, nt
             )
         if code < 0:
             raise MemoryError("stochastic_pool2d could not allocate its scratch rows")
@@ -335,14 +327,14 @@ def stochastic_pool2d_backward(
             f"grad_output must have shape {expected} (the output of stochastic_pool2d on x of "
             f"shape {shape} with these parameters), got {g.shape}"
         )
-    grad_input = output(out, shape, _native(g.dtype), "out", (g, xa))
+    grad_input = output(out, shape, native(g.dtype), "out", (g, xa))
     if grad_input.size:
         gp = as_planes(g)
         xp = as_planes(xa)
         nt = resolve(n_threads, xp.size + gp.size)
         (kh, kw), (sh, sw), (ph, pw) = prm[:3]
         if _stochastic_pool.stochastic_pool2d_infer_backward(
-            gp, xp, _planes_of(grad_input), kh, kw, sh, sw, ph, pw, nt
+            gp, xp, planes_of(grad_input), kh, kw, sh, sw, ph, pw, nt
         ):
             _raise_bad_activation(xa)
     else:

@@ -8,25 +8,14 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _max_unpool
-from ._arrays import as_float_input, check_plane, output
+from ._arrays import (as_float_input, check_indices, check_int64_range, check_plane, flat_planes,
+                      native, output)
 from ._layers import Layer
 from ._params import _MAX_DIM, as_int, pair
 from ._pooling import FloatArray, IntOrPair
 from ._threads import resolve
 
 __all__ = ["max_unpool2d", "max_unpool2d_backward", "unpool_output_size", "MaxUnpool2d"]
-
-
-def _native(dtype) -> np.dtype:
-    return np.dtype(dtype).newbyteorder("=")
-
-
-def _flat(arr: np.ndarray) -> np.ndarray:
-    """A C-contiguous native ``(P, h * w)`` view or copy of a 3-D or 4-D array."""
-    if not arr.dtype.isnative:
-        arr = arr.astype(_native(arr.dtype), order="C")
-    arr = np.ascontiguousarray(arr)
-    return arr.reshape(-1, arr.shape[-2] * arr.shape[-1])
 
 
 def _window_params(kernel_size, stride, padding):
@@ -107,15 +96,10 @@ def unpool_output_size(input_shape: Sequence[int], kernel_size: IntOrPair,
     return size
 
 
-def _as_indices(indices, shape: tuple, what: str) -> np.ndarray:
-    indices = np.asarray(indices)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"indices must have an integer dtype, got {indices.dtype}")
-    if indices.shape != tuple(shape):
-        raise ValueError(f"indices must have the shape of {what} {tuple(shape)}, got "
-                         f"{indices.shape}")
-    if indices.dtype.kind == "u" and indices.size and indices.max() > np.iinfo(np.int64).max:
-        raise ValueError("indices hold values above the int64 range")
+def _as_indices(indices, shape: tuple) -> np.ndarray:
+    """Indices of the shape of ``x`` (integer dtype, within int64; no copy, no bounds check)."""
+    indices = check_indices(indices, shape, "x")
+    check_int64_range(indices)
     return indices
 
 
@@ -183,14 +167,14 @@ def max_unpool2d(x: npt.ArrayLike, indices: npt.ArrayLike, kernel_size: IntOrPai
     """
     x = as_float_input(x)
     check_plane(x.shape)
-    idx = _as_indices(indices, x.shape, "x")
+    idx = _as_indices(indices, x.shape)
     out_hw = unpool_output_size(x.shape, kernel_size, stride, padding, output_size)
-    result = output(out, x.shape[:-2] + out_hw, _native(x.dtype), "out", (x, idx))
+    result = output(out, x.shape[:-2] + out_hw, native(x.dtype), "out", (x, idx))
     if result.size:
-        xf = _flat(x)
+        xf = flat_planes(x)
         nt = resolve(n_threads, xf.size + result.size)
         n_bad = _max_unpool.max_unpool2d_forward(
-            xf, _flat(idx.astype(np.int64, copy=False)), result.reshape(xf.shape[0], -1),
+            xf, flat_planes(idx.astype(np.int64, copy=False)), result.reshape(xf.shape[0], -1),
             not _trusted_indices, nt,
         )
         if n_bad:
@@ -243,13 +227,13 @@ def max_unpool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, *,
             f"indices must have grad_output's leading (batch, channel) dimensions "
             f"{g.shape[:-2]} and {g.ndim} dimensions, got shape {idx.shape}"
         )
-    idx = _as_indices(idx, idx.shape, "x")
-    grad_input = output(out, idx.shape, _native(g.dtype), "out", (g, idx))
+    idx = _as_indices(idx, idx.shape)
+    grad_input = output(out, idx.shape, native(g.dtype), "out", (g, idx))
     if grad_input.size and idx.shape[-2] * idx.shape[-1]:
-        gf = _flat(g)
+        gf = flat_planes(g)
         nt = resolve(n_threads, gf.size + grad_input.size)
         n_bad = _max_unpool.max_unpool2d_backward(
-            gf, _flat(idx.astype(np.int64, copy=False)),
+            gf, flat_planes(idx.astype(np.int64, copy=False)),
             grad_input.reshape(gf.shape[0], -1), not _trusted_indices, nt,
         )
         if n_bad:

@@ -9,10 +9,11 @@ Python loops instead of compiled kernels. It has two jobs:
 * it is the readable statement of the semantics in ``DESIGN.md``: which
   positions a window covers, which one wins a max, what an average divides by.
 
-It imports only NumPy and the standard library -- never a compiled poolkit
-module nor any other part of poolkit -- so a bug in the fast path cannot leak
-into it. It is slow (about a microsecond per window tap) and meant for small
-arrays.
+It imports only NumPy, the standard library and the other reference modules
+(``_ref_common``, ``_ref_stochastic``, ``_ref_global``) -- never a compiled
+poolkit module nor any other part of poolkit -- so a bug in the fast path
+cannot leak into it. It is slow (about a microsecond per window tap) and meant
+for small arrays.
 
 Conventions shared by all functions:
 
@@ -36,6 +37,24 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ._ref_common import (_AXES, _add_at_indices, _as_4d, _check_float, _check_input_shape,
+                          _pair, pool_output_size)
+from ._ref_global import (  # noqa: F401 - re-exported
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    adaptive_window,
+    class_activation_map,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    global_max_pool2d,
+    global_max_pool2d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
+)
+from ._ref_stochastic import stochastic_pool2d, stochastic_pool2d_backward  # noqa: F401
+
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
@@ -58,113 +77,11 @@ __all__ = [
     "class_activation_map",
 ]
 
-_AXES = ("H", "W")
-
 
 # ---------------------------------------------------------------------------
-# Shape arithmetic and parameter checks
+# Parameter checks (the shape arithmetic, pool_output_size, and the checks
+# shared by every reference module are in _ref_common)
 # ---------------------------------------------------------------------------
-
-
-def pool_output_size(L: int, kernel: int, stride: int, pad: int, dilation: int,
-                     ceil_mode: bool) -> int:
-    """Number of pooling windows along one axis.
-
-    Parameters
-    ----------
-    L : int
-        Input length along the axis.
-    kernel, stride, pad, dilation : int
-        Pooling parameters along the axis.
-    ceil_mode : bool
-        Round the window count up instead of down.
-
-    Returns
-    -------
-    int
-        ``floor((L + 2*pad - e) / stride) + 1`` (ceil in ceil mode), where
-        ``e = dilation * (kernel - 1) + 1`` is the effective kernel. In ceil
-        mode a last window that would start inside the right padding is
-        dropped. The result may be < 1; callers reject that.
-
-    Examples
-    --------
-    >>> pool_output_size(5, 2, 2, 0, 1, False)
-    2
-    >>> pool_output_size(5, 2, 2, 0, 1, True)
-    3
-    """
-    effective = dilation * (kernel - 1) + 1
-    span = L + 2 * pad - effective
-    if ceil_mode:
-        out = -(-span // stride) + 1  # integer ceil division
-        # The last window must start inside the input or the left padding.
-        if (out - 1) * stride >= L + pad:
-            out -= 1
-    else:
-        out = span // stride + 1  # integer floor division
-    return out
-
-
-def _pair(value, name):
-    """Normalise an int or an (h, w) pair of ints to a tuple of two ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
-        pair = tuple(value)
-    else:
-        pair = (value, value)
-    for v in pair:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return (int(pair[0]), int(pair[1]))
-
-
-def _check_float(array, name):
-    """Return `array` as an ndarray of native float32/float64, else TypeError."""
-    array = np.asarray(array)
-    if array.dtype.type not in (np.float32, np.float64):
-        raise TypeError(
-            f"{name} must have dtype float32 or float64, got dtype {array.dtype}"
-        )
-    # Non-native byte order is read as the same native dtype.
-    return array.astype(array.dtype.type, copy=False)
-
-
-def _as_4d(x, name="x"):
-    """Check `x` and view a 3-D (C, H, W) array as (1, C, H, W).
-
-    Returns the 4-D array and whether a batch axis was added.
-    """
-    x = np.asarray(x)
-    if x.ndim not in (3, 4):
-        raise ValueError(
-            f"{name} must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}"
-        )
-    x = _check_float(x, name)
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name} must have H > 0 and W > 0, got shape {x.shape}")
-    if x.ndim == 3:
-        return x[np.newaxis], True
-    return x, False
-
-
-def _check_input_shape(input_shape):
-    """Check `input_shape` (3 or 4 non-negative ints, H and W > 0); return a tuple."""
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(
-            f"input_shape must be a tuple of ints, got {input_shape!r}"
-        ) from None
-    if len(shape) not in (3, 4) or any(s < 0 for s in shape):
-        raise ValueError(
-            "input_shape must be (C, H, W) or (N, C, H, W) of non-negative ints, "
-            f"got {input_shape!r}"
-        )
-    if shape[-2] == 0 or shape[-1] == 0:
-        raise ValueError(f"input_shape must have H > 0 and W > 0, got {input_shape!r}")
-    return shape
 
 
 def _window_params(spatial, kernel_size, stride, padding, dilation, ceil_mode):
@@ -364,15 +281,7 @@ def max_pool2d_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike,
     added_batch = grad_output.ndim == 3
     if added_batch:
         grad_output, indices = grad_output[np.newaxis], indices[np.newaxis]
-    N, C, H_out, W_out = grad_output.shape
-
-    grad_input = np.zeros((N, C, H * W), dtype=grad_output.dtype)  # flat planes
-    for n in range(N):
-        for c in range(C):
-            for oh in range(H_out):
-                for ow in range(W_out):
-                    idx = indices[n, c, oh, ow]
-                    grad_input[n, c, idx] = grad_input[n, c, idx] + grad_output[n, c, oh, ow]
+    grad_input = _add_at_indices(grad_output, indices, H * W)  # flat planes
     return grad_input.reshape(input_shape)
 
 
@@ -554,5 +463,3 @@ def avg_pool2d_backward(grad_output: npt.ArrayLike, input_shape: Sequence[int],
                             grad_input[n, c, h, w] = grad_input[n, c, h, w] + share
 
     return grad_input.reshape(input_shape)
-from ._ref_stochastic import stochastic_pool2d, stochastic_pool2d_backward  # noqa: E402,F401
-from ._ref_global import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, adaptive_max_pool2d, adaptive_max_pool2d_backward, adaptive_window, class_activation_map, global_avg_pool2d, global_avg_pool2d_backward, global_max_pool2d, global_max_pool2d_backward, max_unpool2d, max_unpool2d_backward)  # noqa: E402,F401

@@ -147,6 +147,53 @@ def _need(name: str):
     return fn
 
 
+# The shared parts of the autograd functions' ``forward`` and ``backward``.
+
+
+def _begin(ctx, x, op: str) -> None:
+    """Start the forward of ``op``: check ``x``, let backward see None for unused gradients
+    (not zeros) and keep ``x``'s shape for it."""
+    _check_tensor(x, "input", op)
+    ctx.set_materialize_grads(False)
+    ctx.input_shape = tuple(x.shape)
+
+
+def _keep_argmax(ctx, values, indices, return_indices: bool):
+    """Save the argmax of a max-like forward for backward; the forward's result: the values
+    as a tensor, and with ``return_indices`` the (not differentiable) indices too."""
+    values, indices = _tensor(values), _tensor(indices)
+    # Saved as a tensor: autograd's version counter then catches in-place changes to the
+    # returned indices before backward trusts them.
+    ctx.save_for_backward(indices)
+    if return_indices:
+        ctx.mark_non_differentiable(indices)
+        return values, indices
+    return values
+
+
+def _argmax_grad(ctx, grad_values, backward: str):
+    """The input gradient of a max-like forward, from the argmax it saved:
+    ``poolkit.<backward>(grad_values, indices, input_shape)``; None when none is needed."""
+    if not (ctx.needs_input_grad[0] and grad_values is not None):
+        return None
+    (indices,) = ctx.saved_tensors
+    # The indices are the forward's own, so the bounds check is skipped.
+    return _tensor(_need(backward)(
+        _grad_array(grad_values), indices.numpy(), ctx.input_shape,
+        n_threads=_threads(), _trusted_indices=True,
+    ))
+
+
+def _input_grad(ctx, grad_output, backward: str, *args):
+    """``poolkit.<backward>(grad_output, input_shape, *args)`` as a tensor: the input gradient
+    of a forward whose backward needs only the input's shape; None when none is needed."""
+    if not (ctx.needs_input_grad[0] and grad_output is not None):
+        return None
+    return _tensor(_need(backward)(
+        _grad_array(grad_output), ctx.input_shape, *args, n_threads=_threads()
+    ))
+
+
 # ----------------------------------------------------------------------------- max pooling
 
 
@@ -166,34 +213,18 @@ class MaxPool2dFunction(_torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-        _check_tensor(x, "input", "max_pool2d")
-        ctx.set_materialize_grads(False)
-        ctx.input_shape = tuple(x.shape)
+        _begin(ctx, x, "max_pool2d")
         args = (kernel_size, stride, padding, dilation, ceil_mode)
         if not (return_indices or ctx.needs_input_grad[0]):
             return _max_values(x, *args)
         values, indices = _pk.max_pool2d(_array(x), *args, return_indices=True,
                                           n_threads=_threads())
-        values, indices = _tensor(values), _tensor(indices)
-        # Saved as a tensor: autograd's version counter then catches in-place changes to the
-        # returned indices before backward trusts them.
-        ctx.save_for_backward(indices)
-        if return_indices:
-            ctx.mark_non_differentiable(indices)
-            return values, indices
-        return values
+        return _keep_argmax(ctx, values, indices, return_indices)
 
     @staticmethod
     @_once_differentiable
     def backward(ctx, grad_values, grad_indices=None):
-        grad_input = None
-        if ctx.needs_input_grad[0] and grad_values is not None:
-            (indices,) = ctx.saved_tensors
-            # The indices are the forward's own, so the bounds check is skipped.
-            grad_input = _tensor(_pk.max_pool2d_backward(
-                _grad_array(grad_values), indices.numpy(), ctx.input_shape,
-                n_threads=_threads(), _trusted_indices=True,
-            ))
+        grad_input = _argmax_grad(ctx, grad_values, "max_pool2d_backward")
         return grad_input, None, None, None, None, None, None
 
 
@@ -238,22 +269,14 @@ class AvgPool2dFunction(_torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
-        _check_tensor(x, "input", "avg_pool2d")
-        args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        out = _tensor(_pk.avg_pool2d(_array(x), *args, n_threads=_threads()))
-        ctx.set_materialize_grads(False)
-        ctx.args = args
-        ctx.input_shape = tuple(x.shape)
-        return out
+        _begin(ctx, x, "avg_pool2d")
+        ctx.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        return _tensor(_pk.avg_pool2d(_array(x), *ctx.args, n_threads=_threads()))
 
     @staticmethod
     @_once_differentiable
     def backward(ctx, grad_output):
-        grad_input = None
-        if ctx.needs_input_grad[0] and grad_output is not None:
-            grad_input = _tensor(_pk.avg_pool2d_backward(
-                _grad_array(grad_output), ctx.input_shape, *ctx.args, n_threads=_threads()
-            ))
+        grad_input = _input_grad(ctx, grad_output, "avg_pool2d_backward", *ctx.args)
         return grad_input, None, None, None, None, None, None
 
 
@@ -319,11 +342,9 @@ class StochasticPool2dFunction(_torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, training, seed, return_indices):
-        _check_tensor(x, "input", "stochastic_pool2d")
+        _begin(ctx, x, "stochastic_pool2d")
         stochastic_pool2d_ = _need("stochastic_pool2d")
-        ctx.set_materialize_grads(False)
         ctx.training = bool(training)
-        ctx.input_shape = tuple(x.shape)
         ctx.window = (kernel_size, stride, padding, ceil_mode)
         if not ctx.training:
             if return_indices:
@@ -338,12 +359,7 @@ class StochasticPool2dFunction(_torch.autograd.Function):
             return out
         values, indices = stochastic_pool2d_(_array(x), *ctx.window, training=True, rng=seed,
                                              return_indices=True, n_threads=_threads())
-        values, indices = _tensor(values), _tensor(indices)
-        ctx.save_for_backward(indices)
-        if return_indices:
-            ctx.mark_non_differentiable(indices)
-            return values, indices
-        return values
+        return _keep_argmax(ctx, values, indices, return_indices)
 
     @staticmethod
     @_once_differentiable
@@ -436,21 +452,13 @@ class GlobalAvgPool2dFunction(_torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, keepdims):
-        _check_tensor(x, "input", "global_avg_pool2d")
-        out = _tensor(_need("global_avg_pool2d")(_array(x), keepdims, n_threads=_threads()))
-        ctx.set_materialize_grads(False)
-        ctx.input_shape = tuple(x.shape)
-        return out
+        _begin(ctx, x, "global_avg_pool2d")
+        return _tensor(_need("global_avg_pool2d")(_array(x), keepdims, n_threads=_threads()))
 
     @staticmethod
     @_once_differentiable
     def backward(ctx, grad_output):
-        grad_input = None
-        if ctx.needs_input_grad[0] and grad_output is not None:
-            grad_input = _tensor(_need("global_avg_pool2d_backward")(
-                _grad_array(grad_output), ctx.input_shape, n_threads=_threads()
-            ))
-        return grad_input, None
+        return _input_grad(ctx, grad_output, "global_avg_pool2d_backward"), None
 
 
 @_opaque
@@ -489,22 +497,14 @@ class AdaptiveAvgPool2dFunction(_torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, output_size):
-        _check_tensor(x, "input", "adaptive_avg_pool2d")
-        out = _tensor(_need("adaptive_avg_pool2d")(_array(x), output_size,
-                                                   n_threads=_threads()))
-        ctx.set_materialize_grads(False)
-        ctx.input_shape = tuple(x.shape)
-        return out
+        _begin(ctx, x, "adaptive_avg_pool2d")
+        return _tensor(_need("adaptive_avg_pool2d")(_array(x), output_size,
+                                                    n_threads=_threads()))
 
     @staticmethod
     @_once_differentiable
     def backward(ctx, grad_output):
-        grad_input = None
-        if ctx.needs_input_grad[0] and grad_output is not None:
-            grad_input = _tensor(_need("adaptive_avg_pool2d_backward")(
-                _grad_array(grad_output), ctx.input_shape, n_threads=_threads()
-            ))
-        return grad_input, None
+        return _input_grad(ctx, grad_output, "adaptive_avg_pool2d_backward"), None
 
 
 @_opaque
@@ -532,30 +532,16 @@ class AdaptiveMaxPool2dFunction(_torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, output_size, return_indices):
-        _check_tensor(x, "input", "adaptive_max_pool2d")
+        _begin(ctx, x, "adaptive_max_pool2d")
         values, indices = _need("adaptive_max_pool2d")(_array(x), output_size,
                                                        return_indices=True,
                                                        n_threads=_threads())
-        values, indices = _tensor(values), _tensor(indices)
-        ctx.set_materialize_grads(False)
-        ctx.input_shape = tuple(x.shape)
-        ctx.save_for_backward(indices)
-        if return_indices:
-            ctx.mark_non_differentiable(indices)
-            return values, indices
-        return values
+        return _keep_argmax(ctx, values, indices, return_indices)
 
     @staticmethod
     @_once_differentiable
     def backward(ctx, grad_values, grad_indices=None):
-        grad_input = None
-        if ctx.needs_input_grad[0] and grad_values is not None:
-            (indices,) = ctx.saved_tensors
-            grad_input = _tensor(_need("adaptive_max_pool2d_backward")(
-                _grad_array(grad_values), indices.numpy(), ctx.input_shape,
-                n_threads=_threads(), _trusted_indices=True,
-            ))
-        return grad_input, None, None
+        return _argmax_grad(ctx, grad_values, "adaptive_max_pool2d_backward"), None, None
 
 
 @_opaque
