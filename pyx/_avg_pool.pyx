@@ -17,7 +17,6 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t
-from _stream_helpers cimport pk_stream_fence, stream_copy, stream_planes, STREAM_AUTO
 from _pool_helpers cimport (
     pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
@@ -100,11 +99,10 @@ def avg_pool2d_forward(
     const floating[:, :, ::1] x not None,   # IN  (P, H, W)
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    bint count_include_pad, intp_t divisor_override, int n_threads, int stream=STREAM_AUTO,
+    bint count_include_pad, intp_t divisor_override, int n_threads,
 ):
     """Average pooling forward. Returns the number of planes skipped for want of scratch
-    memory (the facade raises MemoryError when it is not 0). ``stream``: see
-    _stream_helpers.pxd."""
+    memory (the facade raises MemoryError when it is not 0)."""
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
@@ -115,10 +113,7 @@ def avg_pool2d_forward(
         intp_t j1 = pk_end_out((OW - 1) * sw - pw, 1, W + (OW - 1) * sw, kw)
         const floating *xp
         floating *orow
-        floating *vp
         floating *wcount = NULL
-        floating *sv = NULL
-        bint streamed = stream_planes(stream, P, OH * OW * sizeof(floating))
         # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and 2 * OH <= H and 2 * OW <= W)
@@ -130,17 +125,13 @@ def avg_pool2d_forward(
         wcount = <floating *> malloc(max(OW, 1) * sizeof(floating))
         if wcount != NULL:
             _width_counts(wcount, OW, W, kw, sw, pw, count_include_pad)
-        # A large output: each plane is computed in a scratch buffer that stays in the cache,
-        # then streamed out (no read-for-ownership of the output's lines).
-        sv = <floating *> malloc(OH * OW * sizeof(floating)) if streamed else NULL
         for p in prange(P, schedule="static"):
             if wcount == NULL:
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
-            vp = sv if sv != NULL else &out[p, 0, 0]
             for oh in range(OH):
-                orow = vp + oh * OW
+                orow = &out[p, oh, 0]
                 # (written out here, not through _window's pointers: variables a prange body
                 # only writes through a pointer would be shared between threads)
                 hs = oh * sh - ph
@@ -170,12 +161,7 @@ def avg_pool2d_forward(
                         pk_divide_const_d(orow, OW, <double> divisor_override)
                     else:
                         pk_divide_d(orow, OW, <double> hcount, wcount)
-            if sv != NULL:
-                stream_copy(&out[p, 0, 0], sv, OH * OW)
-        if sv != NULL:
-            pk_stream_fence()
         free(wcount)
-        free(sv)
     return n_fail
 
 
@@ -284,7 +270,7 @@ def avg_pool2d_backward(
     const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
     floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    bint count_include_pad, intp_t divisor_override, int n_threads, int stream=STREAM_AUTO,
+    bint count_include_pad, intp_t divisor_override, int n_threads,
 ):
     """Spread each output gradient over its window, divided by the window's divisor.
 
@@ -305,14 +291,10 @@ def avg_pool2d_backward(
         bint gather_3s2 = kh == 3 and kw == 3 and sh == 2 and sw == 2
         floating *q = NULL
         floating *wcount = NULL
-        floating *dst
-        floating *buf = NULL
-        bint streamed = stream_planes(stream, P, H * W * sizeof(floating))
 
     with nogil, parallel(num_threads=n_threads):
         # Per thread: the divided gradients of one or two output rows, and the divisor's
-        # width part; for a large output, a plane to build the gradient in and stream out.
-        buf = <floating *> malloc(H * W * sizeof(floating)) if streamed else NULL
+        # width part.
         q = <floating *> malloc(2 * max(OW, 1) * sizeof(floating))
         wcount = <floating *> malloc(max(OW, 1) * sizeof(floating))
         if wcount != NULL:
@@ -321,19 +303,13 @@ def avg_pool2d_backward(
             if q == NULL or wcount == NULL:
                 n_fail += 1
                 continue
-            dst = buf if buf != NULL else &grad_input[p, 0, 0]
             if gather_3s2:
-                _backward_plane_3s2(&grad_output[p, 0, 0], dst, H, W, OH, OW,
+                _backward_plane_3s2(&grad_output[p, 0, 0], &grad_input[p, 0, 0], H, W, OH, OW,
                                     ph, pw, count_include_pad, divisor_override, wcount, q)
             else:
-                _backward_plane_scatter(&grad_output[p, 0, 0], dst, H, W, OH,
+                _backward_plane_scatter(&grad_output[p, 0, 0], &grad_input[p, 0, 0], H, W, OH,
                                         OW, kh, kw, sh, sw, ph, pw, count_include_pad,
                                         divisor_override, wcount, j0, j1, q)
-            if buf != NULL:
-                stream_copy(&grad_input[p, 0, 0], buf, H * W)
-        if buf != NULL:
-            pk_stream_fence()
         free(q)
         free(wcount)
-        free(buf)
     return n_fail

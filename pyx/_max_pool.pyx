@@ -20,7 +20,7 @@ from _typedefs cimport floating, intp_t, index_t
 from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
 from _stream_helpers cimport (
-    pk_stream_fence, pk_stream_i64, stream_copy, stream_planes, STREAM_AUTO,
+    pk_stream_fence, stream_copy, stream_planes, STREAM_AUTO,
 )
 from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
@@ -132,7 +132,7 @@ def max_pool2d_forward(
     floating[:, :, ::1] out not None,        # OUT (P, OH, OW)
     index_t[:, :, ::1] indices,              # OUT (P, OH, OW), or None: values only
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    intp_t dh, intp_t dw, int n_threads, int stream=STREAM_AUTO,
+    intp_t dh, intp_t dw, int n_threads,
 ):
     """Max pooling forward, with the argmax when ``indices`` is not None. Returns the number of planes skipped for want of scratch memory
     (the facade raises MemoryError when it is not 0)."""
@@ -144,13 +144,6 @@ def max_pool2d_forward(
         floating *mrow
         index_t *irow = NULL
         int32_t *krow = NULL
-        floating *vp
-        index_t *ip
-        floating *sv = NULL
-        index_t *si = NULL
-        intp_t plane_bytes = OH * OW * (sizeof(floating)
-                                        + (sizeof(index_t) if indices is not None else 0))
-        bint streamed = stream_planes(stream, P, plane_bytes)
         bint with_indices = indices is not None
         # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
@@ -169,25 +162,19 @@ def max_pool2d_forward(
 
     with nogil, parallel(num_threads=n_threads):
         krow = <int32_t *> malloc(max(OW, 1) * sizeof(int32_t))
-        # A large output: each plane is computed in scratch buffers that stay in the cache,
-        # then streamed out (no read-for-ownership of the output's lines).
-        sv = <floating *> malloc(OH * OW * sizeof(floating)) if streamed else NULL
-        si = <index_t *> malloc(OH * OW * sizeof(index_t)) if streamed and with_indices else NULL
         for p in prange(P, schedule="static"):
             if krow == NULL:
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
-            vp = sv if sv != NULL and (si != NULL or not with_indices) else &out[p, 0, 0]
-            ip = si if vp == sv else (&indices[p, 0, 0] if with_indices else NULL)
             for oh in range(OH):
-                mrow = vp + oh * OW
+                mrow = &out[p, oh, 0]
                 hs = oh * sh - ph
                 if not with_indices:
                     _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2,
                                     fused_3x3)
                     continue
-                irow = ip + oh * OW
+                irow = &indices[p, oh, 0]
                 if fused_2x2:
                     if floating is float:
                         pk_max_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
@@ -241,15 +228,7 @@ def max_pool2d_forward(
                             pk_max_tap_d(xp + ih * W, sw, off, lo, hi, mrow, krow,
                                          <int32_t> (i * dh * W + j * dw))
                 pk_finish_indices(krow, OW, hs * W - pw, sw, irow)
-            if vp == sv:
-                stream_copy(&out[p, 0, 0], sv, OH * OW)
-                if with_indices:
-                    pk_stream_i64(&indices[p, 0, 0], si, OH * OW)
-        if sv != NULL:
-            pk_stream_fence()
         free(krow)
-        free(sv)
-        free(si)
     return n_fail
 
 

@@ -25,7 +25,6 @@ def avg_pool2d_forward(
     count_include_pad: bool,
     divisor_override: int,  # 0: none
     n_threads: int,
-    stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
 ) -> int:
     """Average pooling forward.
 
@@ -44,7 +43,6 @@ def avg_pool2d_backward(
     count_include_pad: bool,
     divisor_override: int,  # 0: none
     n_threads: int,
-    stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
 ) -> int:
     """Spread each output gradient over its window, divided by the window's divisor.
 

@@ -31,7 +31,6 @@ def max_pool2d_forward(
     dh: int,
     dw: int,
     n_threads: int,
-    stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
 ) -> int:
     """Max pooling forward, with the argmax (flat ``h * W + w``) when ``indices`` is given.
 
