@@ -212,6 +212,53 @@ cdef extern from *:
         return bad == 0;                                                                    \\
     }
 
+    /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
+       whose windows lie inside the plane (the plane already checked): the window sum, its
+       threshold and the select in one pass, nine values in registers -- the same running
+       sums in the same order as the tap-by-tap path (which starts them from +0: the sums
+       here differ from those at most in the sign of a zero, which no comparison sees).
+       Window o starts at column o*s + c0 of rows r0, r1, r2; b0 is the flat index of
+       r0[c0]; w = W (< 2**29). The window offset is kept as a KT (int32 for float, double
+       for double: see pk_pick_2x2). */
+    #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT)                                               \\
+    static inline void pk_pick_3x3_s_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,          \\
+                                             const T *PKS_R r2, Py_ssize_t s,               \\
+                                             Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi,   \\
+                                             const T *PKS_R u, T *PKS_R val,                \\
+                                             int64_t *PKS_R idx, int64_t b0, int32_t w) {   \\
+        const KT w0 = (KT)w, w2 = (KT)(2 * w);                                              \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const Py_ssize_t c = o * s + c0;                                                \\
+            const T a0 = r0[c], a1 = r0[c + 1], a2 = r0[c + 2];                             \\
+            const T a3 = r1[c], a4 = r1[c + 1], a5 = r1[c + 2];                             \\
+            const T a6 = r2[c], a7 = r2[c + 1], a8 = r2[c + 2];                             \\
+            const T s1 = a0, s2 = s1 + a1, s3 = s2 + a2, s4 = s3 + a3, s5 = s4 + a4;        \\
+            const T s6 = s5 + a5, s7 = s6 + a6, s8 = s7 + a7, S = s8 + a8;                  \\
+            const T t = pk_threshold_##SUFFIX(u[o], S);                                     \\
+            T v = 0;                                                                        \\
+            KT k = 0;                                                                       \\
+            v = a0 > 0 ? a0 : v;                                                            \\
+            v = (a1 > 0 && s1 <= t) ? a1 : v;  k = (a1 > 0 && s1 <= t) ? (KT)1 : k;         \\
+            v = (a2 > 0 && s2 <= t) ? a2 : v;  k = (a2 > 0 && s2 <= t) ? (KT)2 : k;         \\
+            v = (a3 > 0 && s3 <= t) ? a3 : v;  k = (a3 > 0 && s3 <= t) ? w0 : k;            \\
+            v = (a4 > 0 && s4 <= t) ? a4 : v;  k = (a4 > 0 && s4 <= t) ? w0 + 1 : k;        \\
+            v = (a5 > 0 && s5 <= t) ? a5 : v;  k = (a5 > 0 && s5 <= t) ? w0 + 2 : k;        \\
+            v = (a6 > 0 && s6 <= t) ? a6 : v;  k = (a6 > 0 && s6 <= t) ? w2 : k;            \\
+            v = (a7 > 0 && s7 <= t) ? a7 : v;  k = (a7 > 0 && s7 <= t) ? w2 + 1 : k;        \\
+            v = (a8 > 0 && s8 <= t) ? a8 : v;  k = (a8 > 0 && s8 <= t) ? w2 + 2 : k;        \\
+            val[o] = v;                                                                     \\
+            idx[o] = b0 + o * s + (int64_t)k;                                               \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PKS_LOOP void pk_pick_3x3_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,                \\
+                                       const T *PKS_R r2, Py_ssize_t s, Py_ssize_t c0,      \\
+                                       Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
+                                       T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
+                                       int32_t w) {                                         \\
+        if (s == 2) pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, u, val, idx, b0, w);  \\
+        else pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, u, val, idx, b0, w);         \\
+    }
+
     /* Inference, one tap over one output row, in double for either dtype:
        S[o] += v, Q[o] += v * v with v = row[o*s + off]; then out[o] = Q[o] / S[o], or 0
        when S[o] == 0 (the quotient is taken, then selected). */
@@ -240,6 +287,8 @@ cdef extern from *:
     }
     PK_DEFINE_PICK_TAP(float, f)
     PK_DEFINE_PICK_TAP(double, d)
+    PK_DEFINE_PICK_3X3(float, f, int32_t)
+    PK_DEFINE_PICK_3X3(double, d, double)
     PK_DEFINE_SUMSQ_TAP(float, f)
     PK_DEFINE_SUMSQ_TAP(double, d)
     PK_DEFINE_PICK_2X2(float, f, FLT_MAX, int32_t, 1)
@@ -270,6 +319,12 @@ cdef extern from *:
     void pk_ratio_row_f(const double *S, const double *Q, Py_ssize_t n, float *out) noexcept nogil
     void pk_ratio_row_d(const double *S, const double *Q, Py_ssize_t n,
                         double *out) noexcept nogil
+    void pk_pick_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
+                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const float *u, float *val,
+                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_pick_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
+                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const double *u,
+                       double *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_f(const float *r0, const float *r1, Py_ssize_t n, const float *u,
                       float *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_d(const double *r0, const double *r1, Py_ssize_t n, const double *u,

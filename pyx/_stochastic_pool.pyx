@@ -26,8 +26,9 @@ code; the facade then raises ``ValueError`` naming the first bad value. A plane 
 one branch-free pass before it is used (it is then hot in cache), except by the float32 fused
 2x2/stride-2 training path, which checks the values as it reads them. Kernels never raise.
 
-Speed: the training forward has a fused one-pass loop for 2x2 windows with stride 2 and no
-padding (the common case), and a general two-pass path (window sums, then a select pass over
+Speed: the training forward has fused one-pass loops for 2x2 windows with stride 2 and no
+padding (the common case) and for 3x3 windows with stride 1 or 2 (the windows inside the
+plane), and a general two-pass path (window sums, then a select pass over
 the same taps) whose per-tap loops vectorise across an output row (float32; the double select
 pass stays scalar on SSE2/AVX2). The inference forward runs tap by tap the same way; its
 backward, not a hot path, is a plain loop per output.
@@ -47,7 +48,7 @@ from _pool_helpers cimport pk_first_out, pk_end_out
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
-    pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d,
+    pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d, pk_pick_3x3_f, pk_pick_3x3_d,
     pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f, pk_ratio_row_d,
 )
 
@@ -106,6 +107,56 @@ cdef inline void _sample_row(
                 pk_pick_tap_d(xp + ih * W, sw, off, lo, hi, t, cs, vrow, irow, ih * W + off)
 
 
+cdef inline void _sample_window(
+    const floating *xp, intp_t W, intp_t h0, intp_t h1, intp_t w0, intp_t w1, floating u,
+    floating *v, index_t *at,
+) noexcept nogil:
+    """Sample one window ``[h0, h1) x [w0, w1)`` (inside the plane) on its own: the tap
+    path's sums, threshold and select for a single output, in the same order."""
+    cdef intp_t ih, iw
+    cdef floating S = 0, c = 0, a, t
+    for ih in range(h0, h1):
+        for iw in range(w0, w1):
+            S = S + xp[ih * W + iw]
+    t = u * S
+    if not u > 0:
+        t = 0   # (as pk_threshold: 0 * inf would be NaN)
+    v[0] = 0
+    at[0] = h0 * W + w0
+    for ih in range(h0, h1):
+        for iw in range(w0, w1):
+            a = xp[ih * W + iw]
+            if a > 0 and c <= t:
+                v[0] = a
+                at[0] = ih * W + iw
+            c = c + a
+
+
+cdef inline void _sample_row_3x3(
+    const floating *xp, intp_t W, intp_t hs, intp_t OW, intp_t sw, intp_t pw,
+    const floating *u, floating *vrow, index_t *irow,
+) noexcept nogil:
+    """Sample one output row of 3x3 windows whose rows hs..hs+2 are inside the plane: the
+    fused loop where the columns are inside too, one window at a time at the edges."""
+    cdef intp_t ow, ws
+    cdef intp_t lo = pk_first_out(-pw, sw, OW)
+    cdef intp_t hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
+    for ow in range(lo):
+        ws = ow * sw - pw
+        _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
+                       irow + ow)
+    if floating is float:
+        pk_pick_3x3_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
+                      vrow, irow, hs * W - pw, <int32_t> W)
+    else:
+        pk_pick_3x3_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
+                      vrow, irow, hs * W - pw, <int32_t> W)
+    for ow in range(hi, OW):
+        ws = ow * sw - pw
+        _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
+                       irow + ow)
+
+
 cdef inline bint _sample_plane(
     const floating *xp,     # IN  (H, W) one plane
     const floating *up,     # IN  (OH, OW) its uniforms, or NULL: the counter-based stream
@@ -126,6 +177,9 @@ cdef inline bint _sample_plane(
     # covers (odd H or W) are checked apart. Double planes are checked first, in one pass.
     cdef bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0
                            and pw == 0 and 2 * OH <= H and 2 * OW <= W and W < (1 << 30))
+    # 3x3 windows, column stride 1 or 2: a fused loop for the windows inside the plane.
+    cdef bint fused_3x3 = kh == 3 and kw == 3 and sw <= 2 and W < (1 << 29)
+    cdef intp_t hs
     if fused_2x2 and floating is float:
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
@@ -150,8 +204,12 @@ cdef inline bint _sample_plane(
                 ok = ok & pk_pick_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, u,
                                         vp + oh * OW, ip + oh * OW, 2 * oh * W, <int32_t> W)
         else:
-            _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
-                        work + 2 * OW, vp + oh * OW, ip + oh * OW)
+            hs = oh * sh - ph
+            if fused_3x3 and hs >= 0 and hs + 2 < H:
+                _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW)
+            else:
+                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
+                            work + 2 * OW, vp + oh * OW, ip + oh * OW)
     return ok
 
 

@@ -89,3 +89,22 @@ def test_gather_backward_writes_every_position_once_with_no_stale_values():
     poolkit.avg_pool2d_backward(g, x_shape, 3, 2, out=out)
     np.testing.assert_array_equal(out, reference.avg_pool2d_backward(g, x_shape, 3, 2))
     assert np.all(out[:, :, :, 7] == 0)   # column 7: outside every window (floor mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, s", [(3, 2), (3, 1), (2, 2)])
+def test_stochastic_training_is_the_reference_bit_for_bit(k, s, dtype):
+    # the fused sampling loops (2x2 stride 2; 3x3 stride 1 and 2, edges one window at a time)
+    # draw the same positions as the reference; sparse inputs give zero-sum windows too
+    for i, (H, W, pad, ceil_mode) in enumerate(_configs(k, s)):
+        params = dict(kernel_size=k, stride=s, padding=pad, ceil_mode=ceil_mode)
+        x = np.abs(_input((2, 2, H, W), dtype, i))
+        x[x < 0.5] = 0
+        try:
+            want_v, want_i = reference.stochastic_pool2d(x, rng=i, return_indices=True,
+                                                         **params)
+        except ValueError:
+            continue
+        got_v, got_i = poolkit.stochastic_pool2d(x, rng=i, return_indices=True, **params)
+        assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
+        np.testing.assert_array_equal(got_i, want_i)
