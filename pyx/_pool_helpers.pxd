@@ -32,6 +32,28 @@ cdef extern from *:
        Written with || and && (not | and &) because gcc then if-converts and vectorises it. */
     #define PK_TAKES(v, cur) (((v) > (cur)) || ((v) != (v) && (cur) == (cur)))
 
+    /* Runs CALL, a loop over outputs [B_LO, B_HI), over [lo, hi) in blocks of PK_BLOCK
+       outputs; when PK_BLOCK does not divide the range, the last block overlaps the one
+       before it. Only for the fused loops, which compute each output from the inputs alone,
+       so that an output written twice gets the same value twice. Every output then goes
+       through a full-width vector iteration (the trip count, PK_BLOCK, is a constant the
+       compiler sees) instead of a scalar remainder loop: on rows of 14 or 28 outputs the
+       branchy remainder cost more than the vector part. Ranges shorter than a block run as
+       one plain loop. */
+    #define PK_BLOCK 8
+    #define PK_IN_BLOCKS(lo, hi, CALL) do {                                                 \\
+        const Py_ssize_t pk_lo_ = (lo), pk_hi_ = (hi);                                      \\
+        if (pk_hi_ - pk_lo_ >= PK_BLOCK) {                                                  \\
+            Py_ssize_t B_LO = pk_lo_, B_HI;                                                 \\
+            for (; B_LO + PK_BLOCK <= pk_hi_; B_LO += PK_BLOCK) {                           \\
+                B_HI = B_LO + PK_BLOCK; CALL;                                               \\
+            }                                                                               \\
+            if (B_LO < pk_hi_) { B_LO = pk_hi_ - PK_BLOCK; B_HI = pk_hi_; CALL; }           \\
+        } else {                                                                            \\
+            const Py_ssize_t B_LO = pk_lo_, B_HI = pk_hi_; CALL;                            \\
+        }                                                                                   \\
+    } while (0)
+
     /* Max pooling, one kernel tap over one output row: for o in [lo, hi),
        v = row[o*s + off]; when v wins, m[o] = v and k[o] = rel, the tap's offset from the
        window's start position (the caller turns k into flat indices once per row). The common
@@ -57,9 +79,10 @@ cdef extern from *:
     }                                                                                       \\
     /* 2x2 windows, stride 2, no padding, no dilation: one fused pass over two input rows.  \\
        r0, r1 point at the window row pair; b0 = flat index of r0[0]; w = W (< 2**30). */    \\
-    PK_ROW void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,       \\
-                                          T *PK_R m, int64_t *idx, int64_t b0, int32_t w) {      \\
-        for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
+    static inline void pk_max_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
+                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,        \\
+                                            int64_t *PK_R idx, int64_t b0, int32_t w) {     \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
             T mv = a;                                                                       \\
             int32_t k = 0;                                                                  \\
@@ -70,6 +93,10 @@ cdef extern from *:
             m[o] = mv;                                                                      \\
             idx[o] = b0 + 2 * o + k;                                                        \\
         }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,  \\
+                                    T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w) {  \\
+        PK_IN_BLOCKS(0, n_out, pk_max_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, m, idx, b0, w));   \\
     }                                                                                       \\
     /* 3x3 windows, dilation 1, stride s (1 or 2, a constant after inlining), over outputs \\
        [lo, hi) whose windows lie inside the input: nine loads and a select chain per       \\
@@ -100,8 +127,12 @@ cdef extern from *:
                                           const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,    \\
                                           Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,          \\
                                           int64_t *PK_R idx, int64_t b0, int32_t w) {       \\
-        if (s == 2) pk_max_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, m, idx, b0, w);        \\
-        else pk_max_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, m, idx, b0, w);               \\
+        if (s == 2)                                                                         \\
+            PK_IN_BLOCKS(lo, hi, pk_max_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO, B_HI, m, idx,  \\
+                                                       b0, w));                             \\
+        else                                                                                \\
+            PK_IN_BLOCKS(lo, hi, pk_max_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI, m, idx,  \\
+                                                       b0, w));                             \\
     }                                                                                       \\
     /* The same two loops for values only (max_pool2d without return_indices). */          \\
     static inline void pk_max_vtap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s,               \\
@@ -141,12 +172,14 @@ cdef extern from *:
     PK_ROW void pk_max_3x3_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
                                       const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,        \\
                                       Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {            \\
-        if (s == 2) pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, m);                  \\
-        else pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, m);                         \\
+        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,   \\
+                                                                 B_HI, m));                 \\
+        else PK_IN_BLOCKS(lo, hi, pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI,    \\
+                                                          m));                              \\
     }                                                                                       \\
-    PK_ROW void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
-                                            Py_ssize_t n_out, T *PK_R m) {                  \\
-        for (Py_ssize_t o = 0; o < n_out; ++o) {                                            \\
+    static inline void pk_max_2x2_vk_##SUFFIX(const T *PK_R r0, const T *PK_R r1,          \\
+                                             Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {     \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
             T mv = a;                                                                       \\
             mv = PK_TAKES(b, mv) ? b : mv;                                                  \\
@@ -154,6 +187,10 @@ cdef extern from *:
             mv = PK_TAKES(d, mv) ? d : mv;                                                  \\
             m[o] = mv;                                                                      \\
         }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_max_2x2_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
+                                      Py_ssize_t n_out, T *PK_R m) {                        \\
+        PK_IN_BLOCKS(0, n_out, pk_max_2x2_vk_##SUFFIX(r0, r1, B_LO, B_HI, m));              \\
     }
     PK_DEFINE_MAX_TAP(float, f)
     PK_DEFINE_MAX_TAP(double, d)
@@ -194,10 +231,15 @@ cdef extern from *:
     /* 2x2 windows, stride 2, all inside the input, divided by d: one fused pass. The sum    \\
        starts from +0 and adds in row-major order, exactly as the tap loops and the          \\
        reference do (so even the sign of a zero sum agrees). */                              \\
-    PK_ROW void pk_avg_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,      \\
-                                   T d, T *PK_R out) {                                       \\
-        for (Py_ssize_t o = 0; o < n_out; ++o)                                               \\
+    static inline void pk_avg_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
+                                            Py_ssize_t lo, Py_ssize_t hi, T d,              \\
+                                            T *PK_R out) {                                  \\
+        for (Py_ssize_t o = lo; o < hi; ++o)                                                 \\
             out[o] = (((((T)0 + r0[2 * o]) + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]) / d;  \\
+    }                                                                                        \\
+    PK_ROW void pk_avg_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,   \\
+                                    T d, T *PK_R out) {                                     \\
+        PK_IN_BLOCKS(0, n_out, pk_avg_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, d, out));          \\
     }
     PK_DEFINE_ADD_TAP(float, f)
     PK_DEFINE_ADD_TAP(double, d)
@@ -222,8 +264,10 @@ cdef extern from *:
     PK_ROW void pk_sum_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2,  \\
                                     Py_ssize_t s, Py_ssize_t c0, Py_ssize_t lo,             \\
                                     Py_ssize_t hi, T *PK_R out) {                           \\
-        if (s == 2) pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, out);                  \\
-        else pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, out);                         \\
+        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,     \\
+                                                               B_HI, out));                 \\
+        else PK_IN_BLOCKS(lo, hi, pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI,      \\
+                                                        out));                              \\
     }                                                                                       \\
     /* Mean backward for kernel 3, stride 2 along the width, in gather form: every input  \\
        column iw of one row gets, in window order, the shares of the windows covering it   \\

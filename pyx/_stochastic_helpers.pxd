@@ -26,6 +26,11 @@ cdef extern from *:
 
     /* Arguments of one helper never alias: telling the compiler so lets it vectorise. */
     #define PKS_R __restrict
+    /* The fused loops run their rows in blocks (PK_IN_BLOCKS, from _pool_helpers.pxd, which
+       every module that cimports this file cimports first). */
+    #ifndef PK_IN_BLOCKS
+    #error "cimport from _pool_helpers before _stochastic_helpers"
+    #endif
     /* The row loops are kept out of line, so that their __restrict promises hold: inlined
        into a kernel, gcc sees pointers into one scratch block and the output rows and needs
        runtime alias checks it may decline to emit. A call per tap and row is cheap.
@@ -181,12 +186,13 @@ cdef extern from *:
        int32 window offset chosen by double comparisons -- double keeps it as a double
        (exact: w < 2**30). */
     #define PK_DEFINE_PICK_2X2(T, SUFFIX, TMAX, KT, CHECK)                                  \\
-    PKS_LOOP int pk_pick_2x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t n,   \\
-                                      const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx,   \\
-                                      int64_t b0, int32_t w) {                              \\
+    static inline int pk_pick_2x2_k_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,         \\
+                                            Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u, \\
+                                            T *PKS_R val, int64_t *PKS_R idx, int64_t b0,   \\
+                                            int32_t w) {                                    \\
         T bad = 0;                                                                          \\
         const KT k1 = (KT)1, kw = (KT)w, kw1 = (KT)w + (KT)1;                               \\
-        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
             const T s1 = a, s2 = s1 + b, s3 = s2 + c, S = s3 + d;                           \\
             if (CHECK) {                                                                    \\
@@ -210,6 +216,14 @@ cdef extern from *:
             idx[o] = b0 + 2 * o + (int32_t)k;                                               \\
         }                                                                                   \\
         return bad == 0;                                                                    \\
+    }                                                                                       \\
+    PKS_LOOP int pk_pick_2x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t n,   \\
+                                      const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx,   \\
+                                      int64_t b0, int32_t w) {                              \\
+        int ok = 1;                                                                         \\
+        PK_IN_BLOCKS(0, n, ok &= pk_pick_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, u, val, idx,    \\
+                                                        b0, w));                            \\
+        return ok;                                                                          \\
     }
 
     /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
@@ -255,8 +269,10 @@ cdef extern from *:
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
                                        int32_t w) {                                         \\
-        if (s == 2) pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, lo, hi, u, val, idx, b0, w);  \\
-        else pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, lo, hi, u, val, idx, b0, w);         \\
+        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,    \\
+                                                                B_HI, u, val, idx, b0, w)); \\
+        else PK_IN_BLOCKS(lo, hi, pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI, u,   \\
+                                                         val, idx, b0, w));                 \\
     }
 
     /* Inference, one tap over one output row, in double for either dtype:

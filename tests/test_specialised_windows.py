@@ -108,3 +108,28 @@ def test_stochastic_training_is_the_reference_bit_for_bit(k, s, dtype):
         got_v, got_i = poolkit.stochastic_pool2d(x, rng=i, return_indices=True, **params)
         assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
         np.testing.assert_array_equal(got_i, want_i)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, s, pad", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (3, 2, 0)])
+def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype):
+    # The fused loops run rows in blocks of 8 outputs, the last block overlapping the one
+    # before; rows of 8 to 35 outputs cover every overlap (and the plain loop below 8).
+    for W in range(3, 72, 1 if s == 2 else 2):
+        x = _input((1, 2, 5, W), dtype, W)
+        x[0, 1].flat[W % 7] = np.nan
+        params = dict(kernel_size=k, stride=s, padding=pad)
+        want_v, want_i = reference.max_pool2d(x, return_indices=True, **params)
+        got_v, got_i = poolkit.max_pool2d(x, return_indices=True, **params)
+        assert got_v.tobytes() == want_v.tobytes(), W
+        np.testing.assert_array_equal(got_i, want_i)
+        assert poolkit.max_pool2d(x, **params).tobytes() == want_v.tobytes(), W
+        x = np.nan_to_num(x)
+        assert poolkit.avg_pool2d(x, **params).tobytes() == \
+            reference.avg_pool2d(x, **params).tobytes(), W
+        xs = np.abs(x)
+        xs[xs < 0.4] = 0
+        want_v, want_i = reference.stochastic_pool2d(xs, rng=W, return_indices=True, **params)
+        got_v, got_i = poolkit.stochastic_pool2d(xs, rng=W, return_indices=True, **params)
+        assert got_v.tobytes() == want_v.tobytes(), W
+        np.testing.assert_array_equal(got_i, want_i)
