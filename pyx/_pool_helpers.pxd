@@ -32,23 +32,71 @@ cdef extern from *:
        Written with || and && (not | and &) because gcc then if-converts and vectorises it. */
     #define PK_TAKES(v, cur) (((v) > (cur)) || ((v) != (v) && (cur) == (cur)))
 
-    /* Runs CALL, a loop over outputs [B_LO, B_HI), over [lo, hi) in blocks of PK_BLOCK
-       outputs; when PK_BLOCK does not divide the range, the last block overlaps the one
-       before it. Only for the fused loops, which compute each output from the inputs alone,
-       so that an output written twice gets the same value twice. Every output then goes
-       through a full-width vector iteration (the trip count, PK_BLOCK, is a constant the
-       compiler sees) instead of a scalar remainder loop: on rows of 14 or 28 outputs the
-       branchy remainder cost more than the vector part. Ranges shorter than a block run as
-       one plain loop. */
+    /* Runs CALL, a loop over outputs [B_LO, B_HI), over [lo, hi) as two calls when PK_BLOCK
+       does not divide the range: the largest multiple of PK_BLOCK outputs, then the last
+       PK_BLOCK outputs again, overlapping the first call. Only for the fused loops, which
+       compute each output from the inputs alone, so that an output written twice gets the
+       same value twice. Every output then goes through the compiler's vector loop (PK_BLOCK
+       is a multiple of every vector width used) instead of its scalar remainder loop: on
+       rows of 14 or 28 outputs the branchy remainder cost more than the vector part.
+       Ranges shorter than PK_BLOCK run as one call. */
     #define PK_BLOCK 8
-    #define PK_IN_BLOCKS(lo, hi, CALL) do {                                                 \\
-        const Py_ssize_t pk_lo_ = (lo), pk_hi_ = (hi);                                      \\
-        if (pk_hi_ - pk_lo_ >= PK_BLOCK) {                                                  \\
-            Py_ssize_t B_LO = pk_lo_, B_HI;                                                 \\
-            for (; B_LO + PK_BLOCK <= pk_hi_; B_LO += PK_BLOCK) {                           \\
-                B_HI = B_LO + PK_BLOCK; CALL;                                               \\
+    /* The loop bodies PK_IN_BLOCKS calls, inlined into each target clone of their caller
+       (left to itself, gcc may outline one -- a single copy, compiled for the baseline
+       target, that the AVX2 clone then calls). */
+    #if defined(__GNUC__)
+    #define PK_BODY static inline __attribute__((always_inline))
+    #else
+    #define PK_BODY static inline
+    #endif
+
+    /* The nine taps of 3x3 windows as unit-stride arrays. For the windows [lo, hi) of rows
+       r0, r1, r2 (window o starts at column o*s + c0, s = 1 or 2) this runs CALL once per
+       chunk of windows [O0, O0 + N) with Q0..Q8 pointing at the chunk's taps: window O0 + i
+       reads Q0[i], Q1[i], Q2[i] (row r0), Q3..Q5 (r1), Q6..Q8 (r2). With s == 1 the taps are
+       the rows themselves; with s == 2 each chunk of up to PK_CHUNK windows is first split
+       into even and odd columns (E[i] = r[2i], D[i] = r[2i + 1]: taps E, D, E + 1). The
+       fused loops then read only unit-stride arrays, which gcc vectorises without keeping
+       back the scalar iterations it reserves for strided groups that read past their last
+       element ("peeling for gaps": on a row of 8 windows, all of them). */
+    #define PK_CHUNK 64
+    #define PK_Q(B) Q0 + (B), Q1 + (B), Q2 + (B), Q3 + (B), Q4 + (B), Q5 + (B), Q6 + (B),    \\
+                    Q7 + (B), Q8 + (B)
+    #define PK_TAPS(T) const T *PK_R t0, const T *PK_R t1, const T *PK_R t2,                 \\
+                       const T *PK_R t3, const T *PK_R t4, const T *PK_R t5,                 \\
+                       const T *PK_R t6, const T *PK_R t7, const T *PK_R t8
+    #define PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi, CALL) do {                          \\
+        if ((s) == 1) {                                                                     \\
+            const Py_ssize_t O0 = (lo), N = (hi) - (lo);                                    \\
+            const T *Q0 = (r0) + (c0) + O0, *Q1 = Q0 + 1, *Q2 = Q0 + 2;                     \\
+            const T *Q3 = (r1) + (c0) + O0, *Q4 = Q3 + 1, *Q5 = Q3 + 2;                     \\
+            const T *Q6 = (r2) + (c0) + O0, *Q7 = Q6 + 1, *Q8 = Q6 + 2;                     \\
+            if (N > 0) { CALL; }                                                            \\
+        } else {                                                                            \\
+            T E0[PK_CHUNK + 1], D0[PK_CHUNK], E1[PK_CHUNK + 1], D1[PK_CHUNK];               \\
+            T E2[PK_CHUNK + 1], D2[PK_CHUNK];                                               \\
+            for (Py_ssize_t O0 = (lo); O0 < (hi); O0 += PK_CHUNK) {                         \\
+                const Py_ssize_t N = (hi) - O0 < PK_CHUNK ? (hi) - O0 : PK_CHUNK;            \\
+                const T *PK_R a = (r0) + 2 * O0 + (c0), *PK_R b = (r1) + 2 * O0 + (c0);      \\
+                const T *PK_R c = (r2) + 2 * O0 + (c0);                                      \\
+                for (Py_ssize_t i = 0; i < N; ++i) {                                        \\
+                    E0[i] = a[2 * i]; D0[i] = a[2 * i + 1];                                 \\
+                    E1[i] = b[2 * i]; D1[i] = b[2 * i + 1];                                 \\
+                    E2[i] = c[2 * i]; D2[i] = c[2 * i + 1];                                 \\
+                }                                                                           \\
+                E0[N] = a[2 * N]; E1[N] = b[2 * N]; E2[N] = c[2 * N];                       \\
+                const T *Q0 = E0, *Q1 = D0, *Q2 = E0 + 1, *Q3 = E1, *Q4 = D1, *Q5 = E1 + 1; \\
+                const T *Q6 = E2, *Q7 = D2, *Q8 = E2 + 1;                                   \\
+                CALL;                                                                       \\
             }                                                                               \\
-            if (B_LO < pk_hi_) { B_LO = pk_hi_ - PK_BLOCK; B_HI = pk_hi_; CALL; }           \\
+        }                                                                                   \\
+    } while (0)
+    #define PK_IN_BLOCKS(lo, hi, CALL) do {                                                 \\
+        const Py_ssize_t pk_lo_ = (lo), pk_hi_ = (hi), pk_n_ = pk_hi_ - pk_lo_;             \\
+        if (pk_n_ > PK_BLOCK && pk_n_ % PK_BLOCK) {                                         \\
+            { const Py_ssize_t B_LO = pk_lo_, B_HI = pk_lo_ + pk_n_ / PK_BLOCK * PK_BLOCK;  \\
+              CALL; }                                                                       \\
+            { const Py_ssize_t B_LO = pk_hi_ - PK_BLOCK, B_HI = pk_hi_; CALL; }             \\
         } else {                                                                            \\
             const Py_ssize_t B_LO = pk_lo_, B_HI = pk_hi_; CALL;                            \\
         }                                                                                   \\
@@ -79,7 +127,7 @@ cdef extern from *:
     }                                                                                       \\
     /* 2x2 windows, stride 2, no padding, no dilation: one fused pass over two input rows.  \\
        r0, r1 point at the window row pair; b0 = flat index of r0[0]; w = W (< 2**30). */    \\
-    static inline void pk_max_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
+    PK_BODY void pk_max_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
                                             Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,        \\
                                             int64_t *PK_R idx, int64_t b0, int32_t w) {     \\
         for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
@@ -102,37 +150,37 @@ cdef extern from *:
        [lo, hi) whose windows lie inside the input: nine loads and a select chain per       \\
        output, in registers. Window o starts at column o*s + c0 of rows r0, r1, r2; b0 is   \\
        the flat index of r0[c0]; w = W (< 2**29). */                                        \\
-    static inline void pk_max_3x3_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
-                                            const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,  \\
-                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,        \\
-                                            int64_t *PK_R idx, int64_t b0, int32_t w) {     \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const Py_ssize_t c = o * s + c0;                                                \\
-            T mv = r0[c];                                                                   \\
+    PK_BODY void pk_max_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, T *PK_R m,               \\
+                                       int64_t *PK_R idx, int64_t base, Py_ssize_t s,       \\
+                                       int32_t w) {                                         \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            T mv = t0[o];                                                                   \\
             int32_t k = 0;                                                                  \\
             T v; int t;                                                                     \\
-            v = r0[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 1 : k;             \\
-            v = r0[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 : k;             \\
-            v = r1[c];     t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w : k;             \\
-            v = r1[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 1 : k;         \\
-            v = r1[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 2 : k;         \\
-            v = r2[c];     t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w : k;         \\
-            v = r2[c + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 1 : k;     \\
-            v = r2[c + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 2 : k;     \\
+            v = t1[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 1 : k;                 \\
+            v = t2[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 : k;                 \\
+            v = t3[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w : k;                 \\
+            v = t4[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 1 : k;             \\
+            v = t5[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? w + 2 : k;             \\
+            v = t6[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w : k;             \\
+            v = t7[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 1 : k;         \\
+            v = t8[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 * w + 2 : k;         \\
             m[o] = mv;                                                                      \\
-            idx[o] = b0 + o * s + k;                                                        \\
+            idx[o] = base + o * s + k;                                                      \\
         }                                                                                   \\
     }                                                                                       \\
-    PK_ROW void pk_max_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1,               \\
-                                          const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,    \\
-                                          Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,          \\
-                                          int64_t *PK_R idx, int64_t b0, int32_t w) {       \\
-        if (s == 2)                                                                         \\
-            PK_IN_BLOCKS(lo, hi, pk_max_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO, B_HI, m, idx,  \\
-                                                       b0, w));                             \\
-        else                                                                                \\
-            PK_IN_BLOCKS(lo, hi, pk_max_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI, m, idx,  \\
-                                                       b0, w));                             \\
+    /* 3x3 windows, dilation 1, stride s (1 or 2), over outputs [lo, hi) whose windows lie \\
+       inside the input: nine loads and a select chain per output, in registers. Window o  \\
+       starts at column o*s + c0 of rows r0, r1, r2; b0 is the flat index of r0[c0];       \\
+       w = W (< 2**29). */                                                                  \\
+    PK_ROW void pk_max_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                    \\
+                                    const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,          \\
+                                    Py_ssize_t lo, Py_ssize_t hi, T *PK_R m,                \\
+                                    int64_t *PK_R idx, int64_t b0, int32_t w) {             \\
+        PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
+            PK_IN_BLOCKS(0, N, pk_max_3x3_k_##SUFFIX(PK_Q(B_LO), B_HI - B_LO,               \\
+                                                     m + O0 + B_LO, idx + O0 + B_LO,        \\
+                                                     b0 + (O0 + B_LO) * s, s, w)));         \\
     }                                                                                       \\
     /* The same two loops for values only (max_pool2d without return_indices). */          \\
     static inline void pk_max_vtap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s,               \\
@@ -150,34 +198,29 @@ cdef extern from *:
         else if (s == 2) pk_max_vtap_s_##SUFFIX(row, 2, off, lo, hi, m);                    \\
         else pk_max_vtap_s_##SUFFIX(row, s, off, lo, hi, m);                                \\
     }                                                                                       \\
-    static inline void pk_max_3x3_v_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
-                                              const T *PK_R r2, Py_ssize_t s,               \\
-                                              Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi,  \\
-                                              T *PK_R m) {                                  \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const Py_ssize_t c = o * s + c0;                                                \\
-            T mv = r0[c];                                                                   \\
+    PK_BODY void pk_max_3x3_vk_##SUFFIX(PK_TAPS(T), Py_ssize_t n, T *PK_R m) {              \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            T mv = t0[o];                                                                   \\
             T v;                                                                            \\
-            v = r0[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r0[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r1[c];     mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r1[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r1[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r2[c];     mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r2[c + 1]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
-            v = r2[c + 2]; mv = PK_TAKES(v, mv) ? v : mv;                                   \\
+            v = t1[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t2[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t3[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t4[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t5[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t6[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t7[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
+            v = t8[o]; mv = PK_TAKES(v, mv) ? v : mv;                                       \\
             m[o] = mv;                                                                      \\
         }                                                                                   \\
     }                                                                                       \\
     PK_ROW void pk_max_3x3_v_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
                                       const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,        \\
                                       Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {            \\
-        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,   \\
-                                                                 B_HI, m));                 \\
-        else PK_IN_BLOCKS(lo, hi, pk_max_3x3_v_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI,    \\
-                                                          m));                              \\
+        PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
+            PK_IN_BLOCKS(0, N, pk_max_3x3_vk_##SUFFIX(PK_Q(B_LO), B_HI - B_LO,              \\
+                                                      m + O0 + B_LO)));                     \\
     }                                                                                       \\
-    static inline void pk_max_2x2_vk_##SUFFIX(const T *PK_R r0, const T *PK_R r1,          \\
+    PK_BODY void pk_max_2x2_vk_##SUFFIX(const T *PK_R r0, const T *PK_R r1,          \\
                                              Py_ssize_t lo, Py_ssize_t hi, T *PK_R m) {     \\
         for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
@@ -231,7 +274,7 @@ cdef extern from *:
     /* 2x2 windows, stride 2, all inside the input, divided by d: one fused pass. The sum    \\
        starts from +0 and adds in row-major order, exactly as the tap loops and the          \\
        reference do (so even the sign of a zero sum agrees). */                              \\
-    static inline void pk_avg_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
+    PK_BODY void pk_avg_2x2_k_##SUFFIX(const T *PK_R r0, const T *PK_R r1,           \\
                                             Py_ssize_t lo, Py_ssize_t hi, T d,              \\
                                             T *PK_R out) {                                  \\
         for (Py_ssize_t o = lo; o < hi; ++o)                                                 \\
@@ -249,25 +292,21 @@ cdef extern from *:
        row-major order (the tap loops' and the reference's order), in registers. Window o
        starts at column o*s + c0 of rows r0, r1, r2. */
     #define PK_DEFINE_SUM_3X3(T, SUFFIX)                                                    \\
-    static inline void pk_sum_3x3_s_##SUFFIX(const T *PK_R r0, const T *PK_R r1,             \\
-                                            const T *PK_R r2, Py_ssize_t s, Py_ssize_t c0,  \\
-                                            Py_ssize_t lo, Py_ssize_t hi, T *PK_R out) {    \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const Py_ssize_t c = o * s + c0;                                                \\
-            T a = (T)0 + r0[c];                                                             \\
-            a = a + r0[c + 1]; a = a + r0[c + 2];                                           \\
-            a = a + r1[c]; a = a + r1[c + 1]; a = a + r1[c + 2];                            \\
-            a = a + r2[c]; a = a + r2[c + 1]; a = a + r2[c + 2];                            \\
+    PK_BODY void pk_sum_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, T *PK_R out) {             \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            T a = (T)0 + t0[o];                                                             \\
+            a = a + t1[o]; a = a + t2[o];                                                   \\
+            a = a + t3[o]; a = a + t4[o]; a = a + t5[o];                                    \\
+            a = a + t6[o]; a = a + t7[o]; a = a + t8[o];                                    \\
             out[o] = a;                                                                     \\
         }                                                                                   \\
     }                                                                                       \\
     PK_ROW void pk_sum_3x3_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2,  \\
                                     Py_ssize_t s, Py_ssize_t c0, Py_ssize_t lo,             \\
                                     Py_ssize_t hi, T *PK_R out) {                           \\
-        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,     \\
-                                                               B_HI, out));                 \\
-        else PK_IN_BLOCKS(lo, hi, pk_sum_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI,      \\
-                                                        out));                              \\
+        PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
+            PK_IN_BLOCKS(0, N, pk_sum_3x3_k_##SUFFIX(PK_Q(B_LO), B_HI - B_LO,               \\
+                                                     out + O0 + B_LO)));                    \\
     }                                                                                       \\
     /* Mean backward for kernel 3, stride 2 along the width, in gather form: every input  \\
        column iw of one row gets, in window order, the shares of the windows covering it   \\

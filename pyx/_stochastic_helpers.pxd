@@ -186,7 +186,7 @@ cdef extern from *:
        int32 window offset chosen by double comparisons -- double keeps it as a double
        (exact: w < 2**30). */
     #define PK_DEFINE_PICK_2X2(T, SUFFIX, TMAX, KT, CHECK)                                  \\
-    static inline int pk_pick_2x2_k_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,         \\
+    PK_BODY int pk_pick_2x2_k_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,         \\
                                             Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u, \\
                                             T *PKS_R val, int64_t *PKS_R idx, int64_t b0,   \\
                                             int32_t w) {                                    \\
@@ -235,17 +235,14 @@ cdef extern from *:
        r0[c0]; w = W (< 2**29). The window offset is kept as a KT (int32 for float, double
        for double: see pk_pick_2x2). */
     #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT)                                               \\
-    static inline void pk_pick_3x3_s_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,          \\
-                                             const T *PKS_R r2, Py_ssize_t s,               \\
-                                             Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi,   \\
-                                             const T *PKS_R u, T *PKS_R val,                \\
-                                             int64_t *PKS_R idx, int64_t b0, int32_t w) {   \\
+    PK_BODY void pk_pick_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, const T *PKS_R u,         \\
+                                        T *PKS_R val, int64_t *PKS_R idx, int64_t base,     \\
+                                        Py_ssize_t s, int32_t w) {                          \\
         const KT w0 = (KT)w, w2 = (KT)(2 * w);                                              \\
-        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
-            const Py_ssize_t c = o * s + c0;                                                \\
-            const T a0 = r0[c], a1 = r0[c + 1], a2 = r0[c + 2];                             \\
-            const T a3 = r1[c], a4 = r1[c + 1], a5 = r1[c + 2];                             \\
-            const T a6 = r2[c], a7 = r2[c + 1], a8 = r2[c + 2];                             \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            const T a0 = t0[o], a1 = t1[o], a2 = t2[o];                                     \\
+            const T a3 = t3[o], a4 = t4[o], a5 = t5[o];                                     \\
+            const T a6 = t6[o], a7 = t7[o], a8 = t8[o];                                     \\
             const T s1 = a0, s2 = s1 + a1, s3 = s2 + a2, s4 = s3 + a3, s5 = s4 + a4;        \\
             const T s6 = s5 + a5, s7 = s6 + a6, s8 = s7 + a7, S = s8 + a8;                  \\
             const T t = pk_threshold_##SUFFIX(u[o], S);                                     \\
@@ -261,7 +258,7 @@ cdef extern from *:
             v = (a7 > 0 && s7 <= t) ? a7 : v;  k = (a7 > 0 && s7 <= t) ? w2 + 1 : k;        \\
             v = (a8 > 0 && s8 <= t) ? a8 : v;  k = (a8 > 0 && s8 <= t) ? w2 + 2 : k;        \\
             val[o] = v;                                                                     \\
-            idx[o] = b0 + o * s + (int64_t)k;                                               \\
+            idx[o] = base + o * s + (int32_t)k;                                             \\
         }                                                                                   \\
     }                                                                                       \\
     PKS_LOOP void pk_pick_3x3_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,                \\
@@ -269,10 +266,11 @@ cdef extern from *:
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
                                        int32_t w) {                                         \\
-        if (s == 2) PK_IN_BLOCKS(lo, hi, pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 2, c0, B_LO,    \\
-                                                                B_HI, u, val, idx, b0, w)); \\
-        else PK_IN_BLOCKS(lo, hi, pk_pick_3x3_s_##SUFFIX(r0, r1, r2, 1, c0, B_LO, B_HI, u,   \\
-                                                         val, idx, b0, w));                 \\
+        PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
+            PK_IN_BLOCKS(0, N, pk_pick_3x3_k_##SUFFIX(PK_Q(B_LO), B_HI - B_LO,              \\
+                                                      u + O0 + B_LO, val + O0 + B_LO,       \\
+                                                      idx + O0 + B_LO,                      \\
+                                                      b0 + (O0 + B_LO) * s, s, w)));        \\
     }
 
     /* Inference, one tap over one output row, in double for either dtype:
