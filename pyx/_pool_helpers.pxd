@@ -321,7 +321,21 @@ cdef extern from *:
         if (m < n_out) acc = acc + q[m];                                                    \\
         return acc;                                                                         \\
     }                                                                                       \\
-    static inline void pk_gather_3s2_k_##SUFFIX(const T *PK_R q0, const T *PK_R q1,         \\
+    PK_BODY void pk_gather2_k_##SUFFIX(const T *PK_R q0, const T *PK_R q1, Py_ssize_t lo,  \\
+                                       Py_ssize_t hi, Py_ssize_t pw, T *PK_R row) {         \\
+        for (Py_ssize_t m = lo; m < hi; ++m) {                                              \\
+            row[2 * m - pw] = ((((T)0 + q0[m - 1]) + q0[m]) + q1[m - 1]) + q1[m];            \\
+            row[2 * m + 1 - pw] = ((T)0 + q0[m]) + q1[m];                                   \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_BODY void pk_gather1_k_##SUFFIX(const T *PK_R q0, Py_ssize_t lo, Py_ssize_t hi,     \\
+                                       Py_ssize_t pw, T *PK_R row) {                        \\
+        for (Py_ssize_t m = lo; m < hi; ++m) {                                              \\
+            row[2 * m - pw] = ((T)0 + q0[m - 1]) + q0[m];                                   \\
+            row[2 * m + 1 - pw] = (T)0 + q0[m];                                             \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_BODY void pk_gather_3s2_k_##SUFFIX(const T *PK_R q0, const T *PK_R q1,               \\
                                                int two, Py_ssize_t n_out, Py_ssize_t pw,    \\
                                                Py_ssize_t W, T *PK_R row) {                 \\
         /* columns whose windows are all in [0, n_out): t = 2m, 2m + 1 for m in [1, n_out) */\\
@@ -333,18 +347,10 @@ cdef extern from *:
             T a = pk_share_3s2_##SUFFIX(q0, iw + pw, n_out, (T)0);                          \\
             row[iw] = two ? pk_share_3s2_##SUFFIX(q1, iw + pw, n_out, a) : a;                \\
         }                                                                                   \\
-        T *PK_R r = row - pw;                                                               \\
-        if (two) {                                                                          \\
-            for (Py_ssize_t m = m_lo; m < m_hi; ++m) {                                      \\
-                r[2 * m] = ((((T)0 + q0[m - 1]) + q0[m]) + q1[m - 1]) + q1[m];               \\
-                r[2 * m + 1] = ((T)0 + q0[m]) + q1[m];                                      \\
-            }                                                                               \\
-        } else {                                                                            \\
-            for (Py_ssize_t m = m_lo; m < m_hi; ++m) {                                      \\
-                r[2 * m] = ((T)0 + q0[m - 1]) + q0[m];                                      \\
-                r[2 * m + 1] = (T)0 + q0[m];                                                \\
-            }                                                                               \\
-        }                                                                                   \\
+        if (two)                                                                            \\
+            PK_IN_BLOCKS(m_lo, m_hi, pk_gather2_k_##SUFFIX(q0, q1, B_LO, B_HI, pw, row));   \\
+        else                                                                                \\
+            PK_IN_BLOCKS(m_lo, m_hi, pk_gather1_k_##SUFFIX(q0, B_LO, B_HI, pw, row));       \\
         iw = 2 * m_hi - pw;                                                                 \\
         if (iw < 0) iw = 0;                                                                 \\
         for (; iw < W; ++iw) {                                                              \\
@@ -378,15 +384,19 @@ cdef extern from *:
     /* Non-overlapping windows of width k (stride k, no padding): row[o*k + j] = q[o] for   \\
        every column o*k + j < L, and 0 in the columns no window covers. Writes the whole    \\
        row once, so the backward needs no zero-fill pass. */                                \\
+    PK_BODY void pk_expand2_k_##SUFFIX(const T *PK_R q, Py_ssize_t lo, Py_ssize_t hi,      \\
+                                       T *PK_R row) {                                       \\
+        for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
+            const T v = (T)0 + q[o];                                                        \\
+            row[2 * o] = v; row[2 * o + 1] = v;                                             \\
+        }                                                                                   \\
+    }                                                                                       \\
     PK_ROW void pk_expand_row_##SUFFIX(const T *PK_R q, Py_ssize_t n, Py_ssize_t k,   \\
                                              Py_ssize_t L, T *PK_R row) {                   \\
         Py_ssize_t full = (n * k <= L) ? n : L / k;                                         \\
         /* (T)0 + q: a share of -0 lands as +0, as in the reference's zeros-then-add */      \\
         if (k == 2) {                                                                       \\
-            for (Py_ssize_t o = 0; o < full; ++o) {                                         \\
-                const T v = (T)0 + q[o];                                                    \\
-                row[2 * o] = v; row[2 * o + 1] = v;                                         \\
-            }                                                                               \\
+            PK_IN_BLOCKS(0, full, pk_expand2_k_##SUFFIX(q, B_LO, B_HI, row));               \\
         } else {                                                                            \\
             for (Py_ssize_t o = 0; o < full; ++o)                                           \\
                 for (Py_ssize_t j = 0; j < k; ++j) row[o * k + j] = (T)0 + q[o];            \\

@@ -125,8 +125,12 @@ def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype
         np.testing.assert_array_equal(got_i, want_i)
         assert poolkit.max_pool2d(x, **params).tobytes() == want_v.tobytes(), W
         x = np.nan_to_num(x)
-        assert poolkit.avg_pool2d(x, **params).tobytes() == \
-            reference.avg_pool2d(x, **params).tobytes(), W
+        want = reference.avg_pool2d(x, **params)
+        assert poolkit.avg_pool2d(x, **params).tobytes() == want.tobytes(), W
+        if s == 2:   # the gather-form and tiled backward loops
+            g = _input(want.shape, dtype, 100 + W)
+            assert poolkit.avg_pool2d_backward(g, x.shape, **params).tobytes() == \
+                reference.avg_pool2d_backward(g, x.shape, **params).tobytes(), W
         xs = np.abs(x)
         xs[xs < 0.4] = 0
         want_v, want_i = reference.stochastic_pool2d(xs, rng=W, return_indices=True, **params)
