@@ -112,8 +112,22 @@ cdef extern from *:
     pk_sum_f_avx2(const float *x, Py_ssize_t n) {
         __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
         Py_ssize_t i = 0;
+        /* two steps per iteration: more loads in flight (same lanes, same order) */
+        for (; i + 2 * PK_LANES <= n; i += 2 * PK_LANES) {
+            const __m128 f0 = _mm_loadu_ps(x + i), f1 = _mm_loadu_ps(x + i + 4);
+            const __m128 f2 = _mm_loadu_ps(x + i + 8), f3 = _mm_loadu_ps(x + i + 12);
+            const __m128 f4 = _mm_loadu_ps(x + i + 16), f5 = _mm_loadu_ps(x + i + 20);
+            const __m128 f6 = _mm_loadu_ps(x + i + 24), f7 = _mm_loadu_ps(x + i + 28);
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(f0));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(f1));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(f2));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(f3));
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(f4));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(f5));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(f6));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(f7));
+        }
         for (; i + PK_LANES <= n; i += PK_LANES) {
-            PK_PREFETCH((const char *) (x + i) + 4096);
             a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
             a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
             a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
