@@ -19,6 +19,7 @@ from libc.string cimport memset
 from _typedefs cimport floating, intp_t, index_t
 from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
+from _index_helpers cimport indices_fit
 from _stream_helpers cimport (
     pk_stream_fence, stream_copy, stream_planes, STREAM_AUTO,
 )
@@ -36,16 +37,6 @@ cdef enum:
     _CHECK_BEFORE = 1
     _CHECK_WHILE = 2
 CHECK_NONE, CHECK_BEFORE, CHECK_WHILE = _CHECK_NONE, _CHECK_BEFORE, _CHECK_WHILE
-
-
-cdef inline bint _indices_fit(const index_t *ip, intp_t n, intp_t HW) noexcept nogil:
-    """Whether every ``ip[i]`` lies in ``[0, HW)`` (one branch-free pass; a plane's indices
-    are read from the cache when the scatter follows)."""
-    cdef intp_t i
-    cdef int bad = 0
-    for i in range(n):
-        bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> HW)
-    return not bad
 
 
 cdef inline intp_t _first_tap_col(intp_t OW, intp_t W, intp_t kw, intp_t sw, intp_t pw,
@@ -252,7 +243,6 @@ def max_pool2d_backward(
         intp_t HW = grad_input.shape[1] * grad_input.shape[2]
         intp_t M = grad_output.shape[1] * grad_output.shape[2]
         intp_t p, i, n_bad = 0
-        int bad
         bint check_while = check_indices == _CHECK_WHILE
         const floating *gp
         const index_t *ip
@@ -263,7 +253,7 @@ def max_pool2d_backward(
     with nogil:
         if check_indices == _CHECK_BEFORE:
             for p in prange(P, schedule="static", num_threads=n_threads):
-                if not _indices_fit(&indices[p, 0, 0], M, HW):
+                if not indices_fit(&indices[p, 0, 0], M, HW):
                     n_bad += 1
         if n_bad == 0:
             with parallel(num_threads=n_threads):
@@ -273,7 +263,7 @@ def max_pool2d_backward(
                 for p in prange(P, schedule="static"):
                     gp = &grad_output[p, 0, 0]
                     ip = &indices[p, 0, 0]
-                    if check_while and not _indices_fit(ip, M, HW):
+                    if check_while and not indices_fit(ip, M, HW):
                         n_bad += 1
                         continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]

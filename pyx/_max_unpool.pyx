@@ -20,6 +20,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
+from _index_helpers cimport indices_fit
 
 
 def max_unpool2d_forward(
@@ -37,7 +38,6 @@ def max_unpool2d_forward(
     cdef:
         intp_t P = out.shape[0], OHW = out.shape[1], M = x.shape[1]
         intp_t p, i, n_bad = 0
-        int bad
         const floating *xp
         const index_t *ip
         floating *op
@@ -45,11 +45,7 @@ def max_unpool2d_forward(
     with nogil:
         if check_indices:
             for p in prange(P, schedule="static", num_threads=n_threads):
-                ip = &indices[p, 0]
-                bad = 0
-                for i in range(M):
-                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> OHW)
-                if bad:
+                if not indices_fit(&indices[p, 0], M, OHW):
                     n_bad += 1
         if n_bad == 0:
             for p in prange(P, schedule="static", num_threads=n_threads):
@@ -74,7 +70,6 @@ def max_unpool2d_backward(
         intp_t P = grad_input.shape[0], M = grad_input.shape[1]
         intp_t OHW = grad_output.shape[1]
         intp_t p, i, n_bad = 0
-        int bad
         const floating *gp
         const index_t *ip
         floating *gip
@@ -82,11 +77,7 @@ def max_unpool2d_backward(
     with nogil:
         if check_indices:
             for p in prange(P, schedule="static", num_threads=n_threads):
-                ip = &indices[p, 0]
-                bad = 0
-                for i in range(M):
-                    bad = bad | (<unsigned long long> ip[i] >= <unsigned long long> OHW)
-                if bad:
+                if not indices_fit(&indices[p, 0], M, OHW):
                     n_bad += 1
         if n_bad == 0:
             for p in prange(P, schedule="static", num_threads=n_threads):
