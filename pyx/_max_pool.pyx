@@ -125,8 +125,9 @@ def max_pool2d_forward(
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     intp_t dh, intp_t dw, int n_threads,
 ):
-    """Max pooling forward, with the argmax when ``indices`` is not None. Returns the number of planes skipped for want of scratch memory
-    (the facade raises MemoryError when it is not 0)."""
+    """Max pooling forward, with the argmax when ``indices`` is not None. Returns the number
+    of planes skipped for want of scratch memory (the facade raises MemoryError when it is
+    not 0)."""
     cdef:
         intp_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
         intp_t OH = out.shape[1], OW = out.shape[2]
@@ -236,7 +237,9 @@ def max_pool2d_backward(
     one is outside (for a user's ``out=``); ``CHECK_WHILE`` (2): each plane's as it is
     scattered, a plane with a bad one being skipped (for a fresh output the caller discards on
     error: saves reading the indices twice); ``CHECK_NONE`` (0): indices made by poolkit's own
-    forward. Returns the number of planes holding a bad index (the facade raises).
+    forward. ``stream``: whether each plane is built in scratch and streamed out
+    (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd). Returns the number of
+    planes holding a bad index (the facade raises).
     """
     cdef:
         intp_t P = grad_input.shape[0]
