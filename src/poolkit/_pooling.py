@@ -210,7 +210,7 @@ def argmax_backward(g: np.ndarray, indices: npt.ArrayLike, shape: tuple[int, ...
     """
     idx = as_indices(indices, g.shape)
     grad_input = output(out, shape, native(g.dtype), "out", (g, idx))
-    if grad_input.size:
+    if grad_input.size and g.size:
         gp = as_planes(g)
         nt = resolve(n_threads, gp.size + grad_input.size)
         check = (_max_pool.CHECK_NONE if trusted_indices else
@@ -218,7 +218,9 @@ def argmax_backward(g: np.ndarray, indices: npt.ArrayLike, shape: tuple[int, ...
         if _max_pool.max_pool2d_backward(gp, planes_of(idx), planes_of(grad_input), check, nt):
             raise_bad_indices(idx, shape[-2] * shape[-1])
     else:
+        # nothing to route (no gradient planes, or planes of 0 rows or columns): zeros
         resolve(n_threads)
+        grad_input.fill(0)
     return grad_input
 
 
