@@ -84,7 +84,9 @@ cdef extern from *:
        cvtss2sd per value, which is slower than memory). Same order, same result as the
        plain loop of pk_lane_sum_f. On x86-64, CPUs with AVX2 take a copy written with
        intrinsics (one 4-wide conversion per 4 values; gcc's generic tuning splits the vector
-       extension's into 2-wide halves), chosen once when the module loads. */
+       extension's into 2-wide halves), chosen once when the module loads. The AVX2 copy
+       takes two steps per iteration and no software prefetch (measured 5-10% faster so: the
+       hardware prefetcher keeps up with it); the baseline copy prefetches 4 KiB ahead. */
     #if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 9)
     typedef float pk_v4f __attribute__((vector_size(16)));
     typedef double pk_v4d __attribute__((vector_size(32)));

@@ -18,8 +18,6 @@
 #
 # SSE2 intrinsics (every x86-64 CPU); other targets copy with memcpy.
 
-from libc.stdint cimport int64_t
-
 cdef extern from *:
     """
     #include <stdint.h>
@@ -55,13 +53,6 @@ cdef extern from *:
         for (; i + 2 <= n; i += 2) _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
         for (; i < n; ++i) dst[i] = src[i];
     }
-    static inline void pk_stream_i64(int64_t *dst, const int64_t *src, Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        for (; i < n && ((uintptr_t) (dst + i) & 15); ++i) dst[i] = src[i];
-        for (; i + 2 <= n; i += 2)
-            _mm_stream_si128((__m128i *) (dst + i), _mm_loadu_si128((const __m128i *) (src + i)));
-        for (; i < n; ++i) dst[i] = src[i];
-    }
     static inline void pk_stream_fence(void) { _mm_sfence(); }
     #else
     static inline void pk_stream_f(float *dst, const float *src, Py_ssize_t n) {
@@ -70,9 +61,6 @@ cdef extern from *:
     static inline void pk_stream_d(double *dst, const double *src, Py_ssize_t n) {
         memcpy(dst, src, (size_t) n * sizeof(double));
     }
-    static inline void pk_stream_i64(int64_t *dst, const int64_t *src, Py_ssize_t n) {
-        memcpy(dst, src, (size_t) n * sizeof(int64_t));
-    }
     static inline void pk_stream_fence(void) {}
     #endif
     """
@@ -80,7 +68,6 @@ cdef extern from *:
     bint pk_stream_worth(size_t nbytes) noexcept nogil
     void pk_stream_f(float *dst, const float *src, Py_ssize_t n) noexcept nogil
     void pk_stream_d(double *dst, const double *src, Py_ssize_t n) noexcept nogil
-    void pk_stream_i64(int64_t *dst, const int64_t *src, Py_ssize_t n) noexcept nogil
     void pk_stream_fence() noexcept nogil
 
 
