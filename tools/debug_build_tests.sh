@@ -27,15 +27,9 @@ else
 fi
 
 # ---- a copy of the working tree (tracked and untracked-but-not-ignored files that exist)
-mkdir -p "$work/src"
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
-        (cd "$repo" && while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done) |
-        (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$work/src"
-else
-    (cd "$repo" && tar --exclude=./build --exclude=./.git --exclude='*.so' -cf - .) |
-        tar -xf - -C "$work/src"
-fi
+# shellcheck source=tools/copy_worktree.sh
+. "$repo/tools/copy_worktree.sh"
+copy_worktree "$repo" "$work/src"
 
 # ---- a fresh virtual environment with the debug build
 "$python" -m venv "$work/venv"

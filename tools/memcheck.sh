@@ -38,15 +38,9 @@ if [[ ! -e "$libasan" ]]; then
 fi
 
 # ---- a copy of the working tree
-mkdir -p "$work/src"
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
-        (cd "$repo" && while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done) |
-        (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$work/src"
-else
-    (cd "$repo" && tar --exclude=./build --exclude=./.git --exclude='*.so' -cf - .) |
-        tar -xf - -C "$work/src"
-fi
+# shellcheck source=tools/copy_worktree.sh
+. "$repo/tools/copy_worktree.sh"
+copy_worktree "$repo" "$work/src"
 
 # ---- build with AddressSanitizer
 "$python" -m venv "$work/venv"
