@@ -91,12 +91,22 @@ cdef extern from *:
             }                                                                               \\
         }                                                                                   \\
     } while (0)
+    /* Hides a value from the optimiser. The overlapping block's length is PK_BLOCK, a
+       constant: gcc then unrolls its loop completely before the vectoriser sees it, and the
+       unrolled compare-and-selects become branches (if-conversion works on loops only),
+       which mispredict on real data. An opaque length keeps it a vectorised loop. */
+    #if defined(__GNUC__)
+    #define PK_OPAQUE(x) __asm__("" : "+r"(x))
+    #else
+    #define PK_OPAQUE(x) ((void)0)
+    #endif
     #define PK_IN_BLOCKS(lo, hi, CALL) do {                                                 \\
         const Py_ssize_t pk_lo_ = (lo), pk_hi_ = (hi), pk_n_ = pk_hi_ - pk_lo_;             \\
         if (pk_n_ > PK_BLOCK && pk_n_ % PK_BLOCK) {                                         \\
             { const Py_ssize_t B_LO = pk_lo_, B_HI = pk_lo_ + pk_n_ / PK_BLOCK * PK_BLOCK;  \\
               CALL; }                                                                       \\
-            { const Py_ssize_t B_LO = pk_hi_ - PK_BLOCK, B_HI = pk_hi_; CALL; }             \\
+            { Py_ssize_t pk_b_ = PK_BLOCK; PK_OPAQUE(pk_b_);                                 \\
+              const Py_ssize_t B_LO = pk_hi_ - pk_b_, B_HI = pk_hi_; CALL; }                \\
         } else {                                                                            \\
             const Py_ssize_t B_LO = pk_lo_, B_HI = pk_hi_; CALL;                            \\
         }                                                                                   \\
@@ -237,6 +247,237 @@ cdef extern from *:
     }
     PK_DEFINE_MAX_TAP(float, f)
     PK_DEFINE_MAX_TAP(double, d)
+
+    /* Separable 3x3 max for stride 2 along the width. The winner of a window -- the first
+       position, in row-major order, of its largest value (a NaN above every number) -- is
+       the first winner among the winners of its rows, each of those being the first winner
+       along its row. So each input row's three-column maxima are computed once
+       (pk_hmax3s2) and shared by the output rows whose windows overlap on it, and an output
+       row is a three-row pass over them (pk_vmax3): six compare-selects per output instead
+       of eight. The result, value and index, is the nine-tap loop's, bit for bit.
+
+       With gcc, both passes work on 8 windows at a time in GNU vector types (one or two
+       AVX2 registers in the avx2 clone, SSE2 pairs in the baseline one), the even and odd
+       columns split by shuffles in registers. Left to its auto-vectoriser, gcc split the
+       columns through a stack buffer, and reading it back at an offset of one element
+       stalls on store forwarding. A row shorter than 8 windows, and other compilers, take
+       the scalar loops. Blocks of 8 cover a row with the last one overlapping the one
+       before (the outputs are pure functions of the inputs, so writing one twice is
+       harmless). */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define PK_VEC8 1
+    typedef float pk_f8 __attribute__((vector_size(32)));
+    typedef double pk_d8 __attribute__((vector_size(64)));
+    typedef int32_t pk_i8 __attribute__((vector_size(32)));
+    typedef int64_t pk_l8 __attribute__((vector_size(64)));
+    #define PK_MASK32_f(t) (t)
+    #define PK_MASK32_d(t) __builtin_convertvector((t), pk_i8)
+    #else
+    #define PK_VEC8 0
+    #endif
+    #define PK_DEFINE_SEP_MAX3(T, SUFFIX, VT, VM)                                           \\
+    PK_BODY void pk_hmax3_k_##SUFFIX(const T *PK_R a, Py_ssize_t n, T *PK_R hm,            \\
+                                     int32_t *PK_R hc, int32_t c) {                         \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            T mv = a[2 * o], v;                                                             \\
+            int32_t k = 0;                                                                  \\
+            int t;                                                                          \\
+            v = a[2 * o + 1]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 1 : k;          \\
+            v = a[2 * o + 2]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 : k;          \\
+            hm[o] = mv;                                                                     \\
+            if (hc) hc[o] = c + 2 * (int32_t)o + k;                                         \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_BODY void pk_vmax3_k_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,             \\
+                                     const T *PK_R h1, const int32_t *PK_R c1,              \\
+                                     const T *PK_R h2, const int32_t *PK_R c2,              \\
+                                     Py_ssize_t n, T *PK_R m, int64_t *PK_R idx,            \\
+                                     int64_t b0, int32_t w1, int32_t w2) {                  \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            T mv = h0[o], v;                                                                \\
+            int t;                                                                          \\
+            int32_t k = idx ? c0[o] : 0;                                                    \\
+            v = h1[o]; t = PK_TAKES(v, mv); mv = t ? v : mv;                                \\
+            if (idx && t) k = c1[o] + w1;                                                   \\
+            v = h2[o]; t = PK_TAKES(v, mv); mv = t ? v : mv;                                \\
+            if (idx && t) k = c2[o] + w2;                                                   \\
+            m[o] = mv;                                                                      \\
+            if (idx) idx[o] = b0 + k;                                                       \\
+        }                                                                                   \\
+    }                                                                                       \\
+    PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                                      \\
+    /* Window o of a row at the edge: columns 2o - pw .. 2o - pw + 2 clipped to [0, W). */ \\
+    static inline void pk_hmax3_edge_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t o,  \\
+                                              Py_ssize_t pw, T *PK_R hm,                    \\
+                                              int32_t *PK_R hc) {                           \\
+        Py_ssize_t cs = 2 * o - pw, ce = 2 * o - pw + 3;                                    \\
+        if (cs < 0) cs = 0;                                                                 \\
+        if (ce > W) ce = W;                                                                 \\
+        T mv = r[cs];                                                                       \\
+        int32_t k = (int32_t)cs;                                                            \\
+        for (Py_ssize_t c = cs + 1; c < ce; ++c) {                                          \\
+            const T v = r[c];                                                               \\
+            const int t = PK_TAKES(v, mv);                                                  \\
+            mv = t ? v : mv;                                                                \\
+            k = t ? (int32_t)c : k;                                                         \\
+        }                                                                                   \\
+        hm[o] = mv;                                                                         \\
+        if (hc) hc[o] = k;                                                                  \\
+    }                                                                                       \\
+    /* The row maxima of input row r (W columns) for windows of 3 columns, stride 2, pw    \\
+       columns of left padding (0 or 1): hm[o] = the first maximum of window o's columns   \\
+       inside the row and, when hc is not NULL, hc[o] = its column, for o in [0, OW).      \\
+       Windows [lo, hi) lie inside the row (lo <= hi); the others overhang an edge. */      \\
+    PK_ROW void pk_hmax3s2_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t OW,          \\
+                                    Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,            \\
+                                    T *PK_R hm, int32_t *PK_R hc) {                         \\
+        Py_ssize_t o = 0;                                                                   \\
+        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= 8) {                                     \\
+            /* windows 0..7, the left edge included, in one block */                        \\
+            pk_hmax3_l8_##SUFFIX(r, hm, hc);                                                \\
+            o = 8;                                                                          \\
+        }                                                                                   \\
+        for (; o < lo; ++o) pk_hmax3_edge_##SUFFIX(r, W, o, pw, hm, hc);                    \\
+        if (o < hi) {                                                                       \\
+            if (PK_VEC8 && hi - lo >= 8) {                                                  \\
+                for (; o + 8 <= hi; o += 8)                                                 \\
+                    pk_hmax3_v8_##SUFFIX(r + (2 * o - pw), hm + o, hc ? hc + o : NULL,             \\
+                                         (int32_t)(2 * o - pw));                            \\
+                if (o < hi) {                                                               \\
+                    o = hi - 8;  /* overlaps the block before; >= lo */                     \\
+                    pk_hmax3_v8_##SUFFIX(r + (2 * o - pw), hm + o, hc ? hc + o : NULL,             \\
+                                         (int32_t)(2 * o - pw));                            \\
+                }                                                                           \\
+            } else {                                                                        \\
+                pk_hmax3_k_##SUFFIX(r + (2 * o - pw), hi - o, hm + o, hc ? hc + o : NULL,          \\
+                                    (int32_t)(2 * o - pw));                                 \\
+            }                                                                               \\
+            o = hi;                                                                         \\
+        }                                                                                   \\
+        for (; o < OW; ++o) pk_hmax3_edge_##SUFFIX(r, W, o, pw, hm, hc);                    \\
+    }                                                                                       \\
+    /* One output row from the row maxima of its window rows, top to bottom: m[o] = the    \\
+       first maximum of h0[o], h1[o], h2[o] and, when idx is not NULL, idx[o] = b0 + the   \\
+       winner's column plus w1 (row 1) or w2 (row 2). A window with fewer rows passes its  \\
+       last row again (a repeat never wins: PK_TAKES is strict). w2 < 2**31 - W. */         \\
+    PK_ROW void pk_vmax3_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,                \\
+                                  const T *PK_R h1, const int32_t *PK_R c1,                 \\
+                                  const T *PK_R h2, const int32_t *PK_R c2, Py_ssize_t n,   \\
+                                  T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w1,     \\
+                                  int32_t w2) {                                             \\
+        if (PK_VEC8 && n >= 8) {                                                            \\
+            Py_ssize_t o = 0;                                                               \\
+            for (; o + 8 <= n; o += 8)                                                      \\
+                pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, o, m, idx, b0, w1, w2);        \\
+            if (o < n)                                                                      \\
+                pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, n - 8, m, idx, b0, w1, w2);    \\
+        } else {                                                                            \\
+            pk_vmax3_k_##SUFFIX(h0, c0, h1, c1, h2, c2, n, m, idx, b0, w1, w2);             \\
+        }                                                                                   \\
+    }
+    #if PK_VEC8
+    /* 8 windows: loads and stores through memcpy (unaligned), selects as bit masks. */
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
+    PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
+    PK_BODY VM pk_vtakes_##SUFFIX(VT v, VT cur) {                                           \\
+        return (v > cur) | ((v != v) & (cur == cur));                                       \\
+    }                                                                                       \\
+    PK_BODY VT pk_vsel_##SUFFIX(VM t, VT a, VT b) {                                         \\
+        return (VT)((t & (VM)a) | (~t & (VM)b));                                            \\
+    }                                                                                       \\
+    /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
+       hm = their first maximum, hc (unless NULL) = its column, a column below 0 (the left  \\
+       padding, which never wins over its duplicate) clamped to 0. */                       \\
+    PK_BODY void pk_hmax3_c8_##SUFFIX(VT t0, VT t1, VT t2, T *PK_R hm, int32_t *PK_R hc,   \\
+                                      int32_t c) {                                          \\
+        VT mv = t0;                                                                         \\
+        VM t = pk_vtakes_##SUFFIX(t1, mv);                                                  \\
+        mv = pk_vsel_##SUFFIX(t, t1, mv);                                                   \\
+        pk_i8 k = PK_MASK32_##SUFFIX(t) & 1;                                                \\
+        t = pk_vtakes_##SUFFIX(t2, mv);                                                     \\
+        mv = pk_vsel_##SUFFIX(t, t2, mv);                                                   \\
+        const pk_i8 t32 = PK_MASK32_##SUFFIX(t);                                            \\
+        k = (t32 & 2) | (~t32 & k);                                                         \\
+        __builtin_memcpy(hm, &mv, sizeof mv);                                               \\
+        if (hc) {                                                                           \\
+            k = k + c + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};                                 \\
+            k = k & ~(k >> 31);                                                             \\
+            __builtin_memcpy(hc, &k, sizeof k);                                             \\
+        }                                                                                   \\
+    }                                                                                       \\
+    /* Windows 0..7 of a[], window i reading a[2i], a[2i + 1], a[2i + 2] (a[0..16]). */    \\
+    PK_BODY void pk_hmax3_v8_##SUFFIX(const T *PK_R a, T *PK_R hm, int32_t *PK_R hc,       \\
+                                      int32_t c) {                                          \\
+        /* lo = a[0..7], hi = a[8..15], lo2 = a[2..9], hi2 = a[9..16] */                    \\
+        const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                      \\
+        const VT lo2 = pk_ld8_##SUFFIX(a + 2), hi2 = pk_ld8_##SUFFIX(a + 9);                \\
+        pk_hmax3_c8_##SUFFIX(__builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14}),    \\
+                             __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15}),    \\
+                             __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15}),  \\
+                             hm, hc, c);                                                    \\
+    }                                                                                       \\
+    /* Windows 0..7 of row r with one column of left padding: window i reads r[2i - 1],    \\
+       r[2i], r[2i + 1] (r[0..15]); window 0's missing r[-1] is replaced by a second r[0],  \\
+       which cannot win over the first, and reported as column 0. */                        \\
+    PK_BODY void pk_hmax3_l8_##SUFFIX(const T *PK_R r, T *PK_R hm, int32_t *PK_R hc) {     \\
+        const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                      \\
+        const VT e = __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});            \\
+        const VT d = __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});            \\
+        pk_hmax3_c8_##SUFFIX(__builtin_shuffle(e, d, (VM){0, 8, 9, 10, 11, 12, 13, 14}),    \\
+                             e, d, hm, hc, -1);                                             \\
+    }                                                                                       \\
+    PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
+                                      const T *PK_R h1, const int32_t *PK_R c1,             \\
+                                      const T *PK_R h2, const int32_t *PK_R c2,             \\
+                                      Py_ssize_t o, T *PK_R m, int64_t *PK_R idx,           \\
+                                      int64_t b0, int32_t w1, int32_t w2) {                 \\
+        VT mv = pk_ld8_##SUFFIX(h0 + o);                                                    \\
+        const VT v1 = pk_ld8_##SUFFIX(h1 + o), v2 = pk_ld8_##SUFFIX(h2 + o);               \\
+        const VM t1 = pk_vtakes_##SUFFIX(v1, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t1, v1, mv);                                                  \\
+        const VM t2 = pk_vtakes_##SUFFIX(v2, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t2, v2, mv);                                                  \\
+        __builtin_memcpy(m + o, &mv, sizeof mv);                                            \\
+        if (idx) {                                                                          \\
+            pk_i8 k, k1, k2;                                                                \\
+            __builtin_memcpy(&k, c0 + o, sizeof k);                                         \\
+            __builtin_memcpy(&k1, c1 + o, sizeof k1);                                       \\
+            __builtin_memcpy(&k2, c2 + o, sizeof k2);                                       \\
+            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
+            k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
+            k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
+            const pk_l8 q = __builtin_convertvector(k, pk_l8) + b0;                         \\
+            __builtin_memcpy(idx + o, &q, sizeof q);                                        \\
+        }                                                                                   \\
+    }
+    #else
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
+    PK_BODY void pk_hmax3_v8_##SUFFIX(const T *a, T *hm, int32_t *hc, int32_t c) {         \\
+        pk_hmax3_k_##SUFFIX(a, 8, hm, hc, c);                                               \\
+    }                                                                                       \\
+    PK_BODY void pk_hmax3_l8_##SUFFIX(const T *r, T *hm, int32_t *hc) {                     \\
+        (void)r; (void)hm; (void)hc;  /* not called: PK_VEC8 is 0 */                        \\
+    }                                                                                       \\
+    PK_BODY void pk_vmax3_v8_##SUFFIX(const T *h0, const int32_t *c0, const T *h1,         \\
+                                      const int32_t *c1, const T *h2, const int32_t *c2,    \\
+                                      Py_ssize_t o, T *m, int64_t *idx, int64_t b0,         \\
+                                      int32_t w1, int32_t w2) {                             \\
+        pk_vmax3_k_##SUFFIX(h0 + o, c0 ? c0 + o : NULL, h1 + o, c1 ? c1 + o : NULL,         \\
+                            h2 + o, c2 ? c2 + o : NULL, 8, m + o, idx ? idx + o : NULL,     \\
+                            b0, w1, w2);                                                    \\
+    }
+    #endif
+    #if PK_VEC8
+    /* The vector helpers pass vectors by value; they are always inlined, so the ABI note gcc
+       gives for that (the argument registers differ with and without AVX) does not apply.
+       gcc reports it at the end of the file, so it stays off for the rest of it. */
+    #pragma GCC diagnostic ignored "-Wpsabi"
+    PK_DEFINE_SEP_MAX3(float, f, pk_f8, pk_i8)
+    PK_DEFINE_SEP_MAX3(double, d, pk_d8, pk_l8)
+    #else
+    PK_DEFINE_SEP_MAX3(float, f, void, void)
+    PK_DEFINE_SEP_MAX3(double, d, void, void)
+    #endif
 
     /* idx[o] = base + o*s + k[o]: window-relative offsets to flat plane positions. */
     static inline void pk_finish_indices(const int32_t *PK_R k, Py_ssize_t n, int64_t base,
@@ -450,6 +691,16 @@ cdef extern from *:
                         float *m) noexcept nogil
     void pk_max_2x2_v_d(const double *r0, const double *r1, Py_ssize_t n_out,
                         double *m) noexcept nogil
+    void pk_hmax3s2_f(const float *r, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo,
+                      Py_ssize_t hi, float *hm, int32_t *hc) noexcept nogil
+    void pk_hmax3s2_d(const double *r, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo,
+                      Py_ssize_t hi, double *hm, int32_t *hc) noexcept nogil
+    void pk_vmax3_f(const float *h0, const int32_t *c0, const float *h1, const int32_t *c1,
+                    const float *h2, const int32_t *c2, Py_ssize_t n, float *m, int64_t *idx,
+                    int64_t b0, int32_t w1, int32_t w2) noexcept nogil
+    void pk_vmax3_d(const double *h0, const int32_t *c0, const double *h1, const int32_t *c1,
+                    const double *h2, const int32_t *c2, Py_ssize_t n, double *m, int64_t *idx,
+                    int64_t b0, int32_t w1, int32_t w2) noexcept nogil
     void pk_finish_indices(const int32_t *k, Py_ssize_t n, int64_t base, Py_ssize_t s,
                            int64_t *idx) noexcept nogil
     void pk_add_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,

@@ -137,3 +137,30 @@ def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype
         got_v, got_i = poolkit.stochastic_pool2d(xs, rng=W, return_indices=True, **params)
         assert got_v.tobytes() == want_v.tobytes(), W
         np.testing.assert_array_equal(got_i, want_i)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sh", [1, 2, 3])
+def test_separable_3x3_max_keeps_the_first_winner_on_ties_zeros_infs_and_nans(sh, dtype):
+    # 3x3 windows of column stride 2 take the first winner of each row, then the first of
+    # those down the window (row maxima shared between output rows, 8 windows per vector
+    # block, the left-padding window inside the first block). Ties everywhere: values from
+    # {-inf, -1, -0.0, +0.0, 1, nan}, so which of two equal values wins shows in the index
+    # (and in the sign of a zero).
+    values = np.array([-np.inf, -1, -0.0, 0.0, 1, np.nan], dtype)
+    rng = np.random.default_rng(sh)
+    for H, W in itertools.product(range(1, 8), range(14, 42, 3)):
+        p = rng.random(len(values))
+        p[-1] *= 0.1   # fewer NaNs, so that most windows are decided by ties
+        x = rng.choice(values, size=(1, 3, H, W), p=p / p.sum())
+        x[0, 2] = -np.inf   # a plane of -inf: every window reports its first position
+        for pad, ceil_mode in itertools.product((0, 1), (False, True)):
+            params = dict(kernel_size=3, stride=(sh, 2), padding=pad, ceil_mode=ceil_mode)
+            try:
+                want_v, want_i = reference.max_pool2d(x, return_indices=True, **params)
+            except ValueError:
+                continue
+            got_v, got_i = poolkit.max_pool2d(x, return_indices=True, **params)
+            assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
+            np.testing.assert_array_equal(got_i, want_i, err_msg=str((H, W, params)))
+            assert poolkit.max_pool2d(x, **params).tobytes() == want_v.tobytes(), (H, W, params)
