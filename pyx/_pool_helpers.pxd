@@ -608,6 +608,115 @@ cdef extern from *:
     PK_DEFINE_SUM_3X3(float, f)
     PK_DEFINE_SUM_3X3(double, d)
 
+    /* Mean of 3x3 windows with column stride 2, one output row: the window rows are r0 and,
+       when not NULL, r1 and r2 (only the rows inside the input); out[o] = the sum of window
+       o's values inside the input, from +0 in row-major order (the reference's order), over
+       (hcount * wcount[o]), or over d when wcount is NULL. Windows [lo, hi) lie inside the
+       row, the others overhang an edge. As in the separable max, blocks of 8 windows split
+       the columns in registers (gcc), and with one column of left padding the first block
+       takes window 0 too: its missing column is -0.0, which leaves any sum unchanged (x +
+       -0.0 == x for every x, -0.0 and NaN included), so the sums stay the reference's bit
+       for bit. */
+    #define PK_DEFINE_MEAN3S2(T, SUFFIX, VT, VM)                                            \\
+    static inline T pk_mean3_edge_##SUFFIX(const T *r0, const T *r1, const T *r2,          \\
+                                           Py_ssize_t W, Py_ssize_t o, Py_ssize_t pw) {     \\
+        Py_ssize_t cs = 2 * o - pw, ce = 2 * o - pw + 3;                                    \\
+        if (cs < 0) cs = 0;                                                                 \\
+        if (ce > W) ce = W;                                                                 \\
+        T a = 0;                                                                            \\
+        for (Py_ssize_t c = cs; c < ce; ++c) a = a + r0[c];                                 \\
+        if (r1) for (Py_ssize_t c = cs; c < ce; ++c) a = a + r1[c];                         \\
+        if (r2) for (Py_ssize_t c = cs; c < ce; ++c) a = a + r2[c];                         \\
+        return a;                                                                           \\
+    }                                                                                       \\
+    PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                                       \\
+    PK_ROW void pk_mean3s2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2,  \\
+                                    Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw,             \\
+                                    Py_ssize_t lo, Py_ssize_t hi, T hcount,                 \\
+                                    const T *PK_R wcount, T d, T *PK_R out) {               \\
+        Py_ssize_t o = 0;                                                                   \\
+        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= 8) {                                     \\
+            pk_mean3_l8_##SUFFIX(r0, r1, r2, hcount, wcount, d, out);                       \\
+            o = 8;                                                                          \\
+        }                                                                                   \\
+        for (; o < lo; ++o)                                                                 \\
+            out[o] = pk_mean3_edge_##SUFFIX(r0, r1, r2, W, o, pw)                           \\
+                     / (wcount ? hcount * wcount[o] : d);                                   \\
+        if (PK_VEC8 && o < hi && hi - lo >= 8) {                                            \\
+            for (; o + 8 <= hi; o += 8)                                                     \\
+                pk_mean3_v8_##SUFFIX(r0, r1, r2, 2 * o - pw, o, hcount, wcount, d, out);    \\
+            if (o < hi)  /* the last block overlaps the one before; starts at >= lo */       \\
+                pk_mean3_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) - pw, hi - 8, hcount, wcount, \\
+                                     d, out);                                               \\
+            o = hi;                                                                         \\
+        }                                                                                   \\
+        for (; o < OW; ++o)                                                                 \\
+            out[o] = pk_mean3_edge_##SUFFIX(r0, r1, r2, W, o, pw)                           \\
+                     / (wcount ? hcount * wcount[o] : d);                                   \\
+    }
+    #if PK_VEC8
+    #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
+    /* a + the three taps of 8 windows, window i reading p[2i], p[2i + 1], p[2i + 2] */     \\
+    PK_BODY VT pk_sum3_v8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
+        const VT lo = pk_ld8_##SUFFIX(p), hi = pk_ld8_##SUFFIX(p + 8);                      \\
+        const VT lo2 = pk_ld8_##SUFFIX(p + 2), hi2 = pk_ld8_##SUFFIX(p + 9);                \\
+        a = a + __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});                 \\
+        a = a + __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});                 \\
+        return a + __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15});            \\
+    }                                                                                       \\
+    /* the same for windows 0..7 with one column of left padding (p = the row; -0.0 for    \\
+       window 0's missing column) */                                                        \\
+    PK_BODY VT pk_sum3_l8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
+        const VT lo = pk_ld8_##SUFFIX(p), hi = pk_ld8_##SUFFIX(p + 8);                      \\
+        const VT e = __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});            \\
+        const VT dd = __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});           \\
+        a = a + __builtin_shuffle(-(VT){0}, dd, (VM){0, 8, 9, 10, 11, 12, 13, 14});       \\
+        a = a + e;                                                                          \\
+        return a + dd;                                                                      \\
+    }                                                                                       \\
+    PK_BODY void pk_mean3_store_##SUFFIX(VT a, Py_ssize_t o, T hcount,                     \\
+                                         const T *PK_R wcount, T d, T *PK_R out) {          \\
+        if (wcount) a = a / (hcount * pk_ld8_##SUFFIX(wcount + o));                         \\
+        else a = a / d;                                                                     \\
+        __builtin_memcpy(out + o, &a, sizeof a);                                            \\
+    }                                                                                       \\
+    PK_BODY void pk_mean3_v8_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
+                                      const T *PK_R r2, Py_ssize_t c, Py_ssize_t o,         \\
+                                      T hcount, const T *PK_R wcount, T d, T *PK_R out) {   \\
+        VT a = pk_sum3_v8_##SUFFIX((VT){0}, r0 + c);                                        \\
+        if (r1) a = pk_sum3_v8_##SUFFIX(a, r1 + c);                                         \\
+        if (r2) a = pk_sum3_v8_##SUFFIX(a, r2 + c);                                         \\
+        pk_mean3_store_##SUFFIX(a, o, hcount, wcount, d, out);                              \\
+    }                                                                                       \\
+    PK_BODY void pk_mean3_l8_##SUFFIX(const T *PK_R r0, const T *PK_R r1,                  \\
+                                      const T *PK_R r2, T hcount, const T *PK_R wcount,     \\
+                                      T d, T *PK_R out) {                                   \\
+        VT a = pk_sum3_l8_##SUFFIX((VT){0}, r0);                                            \\
+        if (r1) a = pk_sum3_l8_##SUFFIX(a, r1);                                             \\
+        if (r2) a = pk_sum3_l8_##SUFFIX(a, r2);                                             \\
+        pk_mean3_store_##SUFFIX(a, 0, hcount, wcount, d, out);                              \\
+    }
+    #else
+    #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
+    static inline void pk_mean3_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,         \\
+                                            Py_ssize_t c, Py_ssize_t o, T hcount,           \\
+                                            const T *wcount, T d, T *out) {                 \\
+        (void)r0; (void)r1; (void)r2; (void)c; (void)o; (void)hcount; (void)wcount;         \\
+        (void)d; (void)out;  /* not called: PK_VEC8 is 0 */                                 \\
+    }                                                                                       \\
+    static inline void pk_mean3_l8_##SUFFIX(const T *r0, const T *r1, const T *r2,         \\
+                                            T hcount, const T *wcount, T d, T *out) {       \\
+        (void)r0; (void)r1; (void)r2; (void)hcount; (void)wcount; (void)d; (void)out;       \\
+    }
+    #endif
+    #if PK_VEC8
+    PK_DEFINE_MEAN3S2(float, f, pk_f8, pk_i8)
+    PK_DEFINE_MEAN3S2(double, d, pk_d8, pk_l8)
+    #else
+    PK_DEFINE_MEAN3S2(float, f, void, void)
+    PK_DEFINE_MEAN3S2(double, d, void, void)
+    #endif
+
     /* The transposed tap (backward): row[o*s + off] += q[o]. */
     #define PK_DEFINE_SCATTER_TAP(T, SUFFIX)                                                \\
     static inline void pk_scatter_tap_s_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
@@ -715,6 +824,12 @@ cdef extern from *:
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *out) noexcept nogil
     void pk_sum_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, double *out) noexcept nogil
+    void pk_mean3s2_f(const float *r0, const float *r1, const float *r2, Py_ssize_t W,
+                      Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, float hcount,
+                      const float *wcount, float d, float *out) noexcept nogil
+    void pk_mean3s2_d(const double *r0, const double *r1, const double *r2, Py_ssize_t W,
+                      Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, double hcount,
+                      const double *wcount, double d, double *out) noexcept nogil
     void pk_gather_3s2_f(const float *q0, const float *q1, Py_ssize_t n_out, Py_ssize_t pw,
                          Py_ssize_t W, float *row) noexcept nogil
     void pk_gather_3s2_d(const double *q0, const double *q1, Py_ssize_t n_out, Py_ssize_t pw,
