@@ -164,3 +164,33 @@ def test_separable_3x3_max_keeps_the_first_winner_on_ties_zeros_infs_and_nans(sh
             assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
             np.testing.assert_array_equal(got_i, want_i, err_msg=str((H, W, params)))
             assert poolkit.max_pool2d(x, **params).tobytes() == want_v.tobytes(), (H, W, params)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")   # the reference's inf - inf
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sh", [1, 2, 3])
+def test_3x3_stride_2_mean_rows_are_the_reference_bit_for_bit(sh, dtype):
+    # 3x3 windows of column stride 2: blocks of 8 windows, the padded window 0 inside the
+    # first block (its missing column taken as -0.0), every divisor rule; zeros of both
+    # signs and infinities keep their exact results, NaNs stay NaN.
+    values = np.array([-np.inf, -1.5, -0.0, 0.0, 0.25, 3.0, np.inf, np.nan], dtype)
+    rng = np.random.default_rng(10 + sh)
+    for H, W in itertools.product(range(1, 8), range(14, 42, 3)):
+        p = np.array([1, 4, 8, 8, 4, 4, 1, 0.5])
+        x = rng.choice(values, size=(1, 2, H, W), p=p / p.sum())
+        x[0, 1] = rng.choice([-0.0, 0.0], size=(H, W))   # sums of zeros: the sign shows
+        for pad, ceil_mode, count_include_pad, divisor_override in itertools.product(
+                (0, 1), (False, True), (True, False), (None, 7)):
+            params = dict(kernel_size=3, stride=(sh, 2), padding=pad, ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad,
+                          divisor_override=divisor_override)
+            try:
+                want = reference.avg_pool2d(x, **params)
+            except ValueError:
+                continue
+            got = poolkit.avg_pool2d(x, **params)
+            # NaNs made by arithmetic (inf - inf, NaN + NaN) may differ in sign and payload:
+            # the compiler may swap the operands of an addition. Everything else: same bits.
+            nan = np.isnan(want)
+            np.testing.assert_array_equal(np.isnan(got), nan, err_msg=str((H, W, params)))
+            assert got[~nan].tobytes() == want[~nan].tobytes(), (H, W, params)
