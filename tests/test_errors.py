@@ -205,12 +205,28 @@ def _valid_indices():
 
 
 @IMPLS
-@pytest.mark.parametrize("bad", [-1, 16, 17, 2**40, -(2**62)])
+@pytest.mark.parametrize("bad", [-1, 16, 17, 2**40, -(2**62), -(2**63), 2**63 - 1])
 def test_max_backward_out_of_range_index_raises_value_error(impl, bad):
     idx = _valid_indices()
     idx[1, 2, 1, 1] = bad
     with pytest.raises(ValueError, match="indices"):
         impl.max_pool2d_backward(G, idx, IN_SHAPE)
+
+
+@pytest.mark.parametrize("bad", [-1, 35, -(2**63), 2**63 - 1])
+def test_max_backward_finds_a_bad_index_at_every_position_of_a_row(bad):
+    # the bounds check runs vector-wide over each plane's indices, with a scalar remainder:
+    # a bad index at any position, in either part, is found (fresh output and out=)
+    g = np.ones((1, 2, 1, 37))
+    for pos in range(37):
+        idx = np.tile(np.arange(37, dtype=np.int64) % 35, (1, 2, 1, 1))
+        idx[0, 1, 0, pos] = bad
+        with pytest.raises(ValueError, match="indices"):
+            poolkit.max_pool2d_backward(g, idx, (1, 2, 5, 7))
+        with pytest.raises(ValueError, match="indices"):
+            poolkit.max_pool2d_backward(g, idx, (1, 2, 5, 7), out=np.zeros((1, 2, 5, 7)))
+    idx[0, 1, 0, pos] = 34   # and all good: accepted
+    poolkit.max_pool2d_backward(g, idx, (1, 2, 5, 7))
 
 
 def test_max_backward_checks_indices_before_writing_out():
