@@ -63,11 +63,15 @@ def check_plane(shape, name: str = "x") -> None:
         raise ValueError(f"{name} has a plane side above {_MAX_DIM}: shape {tuple(shape)}")
 
 
+_INTP_MAX = int(np.iinfo(np.intp).max)     # (np.iinfo costs a microsecond a call)
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def check_nbytes(shape, dtype, name: str) -> None:
     """ValueError when an array of ``shape`` and ``dtype`` could not exist: its size overflows
     what a NumPy array can address (NumPy's own rule: zero-length axes count as 1)."""
     nbytes = math.prod(max(int(v), 1) for v in shape) * np.dtype(dtype).itemsize
-    if nbytes > np.iinfo(np.intp).max:
+    if nbytes > _INTP_MAX:
         raise ValueError(
             f"{name} {tuple(shape)} is too large: an array of that shape and dtype "
             f"{np.dtype(dtype)} would need {nbytes} bytes, more than a NumPy array can address"
@@ -153,7 +157,7 @@ def check_indices(indices, shape: Sequence[int], what: str = "grad_output") -> n
 
 def check_int64_range(indices: np.ndarray) -> None:
     """ValueError for unsigned indices too large for the kernels' int64."""
-    if indices.dtype.kind == "u" and indices.size and indices.max() > np.iinfo(np.int64).max:
+    if indices.dtype.kind == "u" and indices.size and indices.max() > _INT64_MAX:
         raise ValueError("indices hold values above the int64 range")
 
 
