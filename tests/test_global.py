@@ -105,6 +105,46 @@ def test_float32_mean_with_cancellation_is_accurate():
     np.testing.assert_allclose(got, exact, rtol=2 ** -23)
 
 
+def _lane_order_mean(plane):
+    """The documented summation order (_reduce_helpers.pxd), in NumPy: per chunk of 4096, 16
+    double lanes over whole blocks of 16, folded pairwise (l + 8, l + 4, l + 2, l + 1), then
+    the tail in order; the chunk sums added in order; divided by the size in double."""
+    total = 0.0
+    for lo in range(0, plane.size, 4096):
+        chunk = plane[lo:lo + 4096].astype(np.float64)
+        nb = chunk.size // 16 * 16
+        acc = np.zeros(16)
+        for block in chunk[:nb].reshape(-1, 16):
+            acc = acc + block
+        for w in (8, 4, 2, 1):
+            acc = acc[:w] + acc[w:2 * w]
+        s = acc[0]
+        for v in chunk[nb:]:
+            s = s + v
+        total = total + s
+    return total / plane.size
+
+
+@DTYPES
+def test_sums_follow_the_documented_lane_order_bit_for_bit(dtype):
+    # Every sum loop (AVX2 intrinsics, vector extensions, plain C) keeps the one order, so a
+    # result does not depend on the CPU; plane sizes around the 16-lane blocks and chunks.
+    rng = np.random.default_rng(5)
+    for hw in (1, 15, 16, 17, 31, 32, 33, 47, 784, 4095, 4096, 4097, 8200):
+        # as many +1e30 as -1e30 among small values: the small ones survive or not
+        # depending on the order of every addition (a float32 result would hide a last-bit
+        # difference of ordinary sums)
+        x = rng.choice([1.0, -3.0, 0.5], size=(1, 3, 1, hw)).astype(dtype)
+        for c in range(3):
+            pos = rng.permutation(hw)
+            k = hw // 4   # k of each: half the values stay small
+            x[0, c, 0, pos[:k]] = 1e30
+            x[0, c, 0, pos[k:2 * k]] = -1e30
+        got = poolkit.global_avg_pool2d(x)
+        want = [dtype(_lane_order_mean(x[0, c, 0])) for c in range(3)]
+        assert got[0].tobytes() == np.array(want, dtype).tobytes(), hw
+
+
 # ------------------------------------------------------------- chunks and thread counts
 
 
