@@ -21,7 +21,7 @@ from _pool_helpers cimport (
     pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
-    pk_gather_3s2_d, pk_mean3s2_f, pk_mean3s2_d,
+    pk_gather_3s2_d, pk_mean3s2_f, pk_mean3s2_d, pk_mean_bwd2_f, pk_mean_bwd2_d,
 )
 
 
@@ -208,11 +208,26 @@ cdef inline void _backward_plane_scatter(
     """One plane, any window: zero it, then add every window's share to its positions, one
     tap at a time over whole rows. Windows that tile the input (stride == kernel, no padding)
     write every position once instead, with no zero fill."""
-    cdef intp_t oh, ih, j, off, hs
+    cdef intp_t oh, ih, j, off, hs, he, hcount
     cdef bint tiled = sh == kh and sw == kw and ph == 0 and pw == 0
+    cdef const floating *wc = wcount
+    if divisor_override:
+        wc = NULL   # pk_mean_bwd2 divides by divisor_override instead
     if not tiled:
         memset(gip, 0, H * W * sizeof(floating))
     for oh in range(OH):
+        if tiled and kh == 2 and kw == 2:
+            # 2x2 windows: shares computed and written in one pass (see pk_mean_bwd2)
+            hs = 2 * oh
+            he = min(hs + 2, H)
+            hcount = he - hs   # (no padding: the padded extent is the input's)
+            if floating is float:
+                pk_mean_bwd2_f(gp + oh * OW, OW, <float> hcount, wc, <float> divisor_override,
+                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL)
+            else:
+                pk_mean_bwd2_d(gp + oh * OW, OW, <double> hcount, wc, <double> divisor_override,
+                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL)
+            continue
         _scaled_row(gp + oh * OW, oh, H, OW, kh, sh, ph, count_include_pad, divisor_override,
                     wcount, q)
         hs = oh * sh - ph

@@ -717,6 +717,77 @@ cdef extern from *:
     PK_DEFINE_MEAN3S2(double, d, void, void)
     #endif
 
+    /* Mean backward of 2x2 windows with stride 2 and no padding, one output row: the share
+       v[o] = (T)0 + g[o] / (hcount * wcount[o]) (over d when wcount is NULL) -- pk_scaled's
+       value then pk_expand_row's, bit for bit -- goes to columns 2o and 2o + 1 of row0 and,
+       unless NULL, row1 (the window's second row); a partial last window (ceil mode) gets
+       its share in its one column, and columns no window covers get 0. The shares stay in
+       registers: stored by one loop and reloaded by the next, a 16-byte store read back by
+       a 32-byte load stalls store forwarding, which cost more than the work on rows of 14
+       outputs. */
+    #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VT, VM)                                          \\
+    static inline T pk_share_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,              \\
+                                      const T *PK_R wcount, T d) {                          \\
+        return (T)0 + g[o] / (wcount ? hcount * wcount[o] : d);                             \\
+    }                                                                                       \\
+    PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                                     \\
+    PK_ROW void pk_mean_bwd2_##SUFFIX(const T *PK_R g, Py_ssize_t n, T hcount,             \\
+                                      const T *PK_R wcount, T d, Py_ssize_t L,              \\
+                                      T *PK_R row0, T *PK_R row1) {                         \\
+        const Py_ssize_t full = (2 * n <= L) ? n : L / 2;                                   \\
+        Py_ssize_t o = 0;                                                                   \\
+        if (PK_VEC8 && full >= 8) {                                                         \\
+            for (; o + 8 <= full; o += 8)                                                   \\
+                pk_mean_bwd2_v8_##SUFFIX(g, o, hcount, wcount, d, row0, row1);              \\
+            if (o < full)  /* the last block overlaps the one before */                     \\
+                pk_mean_bwd2_v8_##SUFFIX(g, full - 8, hcount, wcount, d, row0, row1);       \\
+            o = full;                                                                       \\
+        }                                                                                   \\
+        for (; o < full; ++o) {                                                             \\
+            const T v = pk_share_##SUFFIX(g, o, hcount, wcount, d);                         \\
+            row0[2 * o] = v; row0[2 * o + 1] = v;                                           \\
+            if (row1) { row1[2 * o] = v; row1[2 * o + 1] = v; }                             \\
+        }                                                                                   \\
+        Py_ssize_t c = 2 * full;                                                            \\
+        if (full < n && c < L) {  /* partial window */                                      \\
+            const T v = pk_share_##SUFFIX(g, full, hcount, wcount, d);                      \\
+            row0[c] = v;                                                                    \\
+            if (row1) row1[c] = v;                                                          \\
+            ++c;                                                                            \\
+        }                                                                                   \\
+        for (; c < L; ++c) { row0[c] = 0; if (row1) row1[c] = 0; }                          \\
+    }
+    #if PK_VEC8
+    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                             \\
+    PK_BODY void pk_mean_bwd2_v8_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,         \\
+                                          const T *PK_R wcount, T d, T *PK_R row0,          \\
+                                          T *PK_R row1) {                                   \\
+        const VT div = wcount ? hcount * pk_ld8_##SUFFIX(wcount + o) : (VT){0} + d;         \\
+        const VT v = (VT){0} + pk_ld8_##SUFFIX(g + o) / div;                                \\
+        const VT lo = __builtin_shuffle(v, (VM){0, 0, 1, 1, 2, 2, 3, 3});                   \\
+        const VT hi = __builtin_shuffle(v, (VM){4, 4, 5, 5, 6, 6, 7, 7});                   \\
+        __builtin_memcpy(row0 + 2 * o, &lo, sizeof lo);                                     \\
+        __builtin_memcpy(row0 + 2 * o + 8, &hi, sizeof hi);                                 \\
+        if (row1) {                                                                         \\
+            __builtin_memcpy(row1 + 2 * o, &lo, sizeof lo);                                 \\
+            __builtin_memcpy(row1 + 2 * o + 8, &hi, sizeof hi);                             \\
+        }                                                                                   \\
+    }
+    #else
+    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                             \\
+    static inline void pk_mean_bwd2_v8_##SUFFIX(const T *g, Py_ssize_t o, T hcount,        \\
+                                                const T *wcount, T d, T *row0, T *row1) {   \\
+        (void)g; (void)o; (void)hcount; (void)wcount; (void)d; (void)row0; (void)row1;      \\
+    }
+    #endif
+    #if PK_VEC8
+    PK_DEFINE_MEAN_BWD2(float, f, pk_f8, pk_i8)
+    PK_DEFINE_MEAN_BWD2(double, d, pk_d8, pk_l8)
+    #else
+    PK_DEFINE_MEAN_BWD2(float, f, void, void)
+    PK_DEFINE_MEAN_BWD2(double, d, void, void)
+    #endif
+
     /* The transposed tap (backward): row[o*s + off] += q[o]. */
     #define PK_DEFINE_SCATTER_TAP(T, SUFFIX)                                                \\
     static inline void pk_scatter_tap_s_##SUFFIX(T *PK_R row, Py_ssize_t s, Py_ssize_t off,  \\
@@ -830,6 +901,10 @@ cdef extern from *:
     void pk_mean3s2_d(const double *r0, const double *r1, const double *r2, Py_ssize_t W,
                       Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, double hcount,
                       const double *wcount, double d, double *out) noexcept nogil
+    void pk_mean_bwd2_f(const float *g, Py_ssize_t n, float hcount, const float *wcount,
+                        float d, Py_ssize_t L, float *row0, float *row1) noexcept nogil
+    void pk_mean_bwd2_d(const double *g, Py_ssize_t n, double hcount, const double *wcount,
+                        double d, Py_ssize_t L, double *row0, double *row1) noexcept nogil
     void pk_gather_3s2_f(const float *q0, const float *q1, Py_ssize_t n_out, Py_ssize_t pw,
                          Py_ssize_t W, float *row) noexcept nogil
     void pk_gather_3s2_d(const double *q0, const double *q1, Py_ssize_t n_out, Py_ssize_t pw,

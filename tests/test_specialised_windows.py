@@ -194,3 +194,27 @@ def test_3x3_stride_2_mean_rows_are_the_reference_bit_for_bit(sh, dtype):
             nan = np.isnan(want)
             np.testing.assert_array_equal(np.isnan(got), nan, err_msg=str((H, W, params)))
             assert got[~nan].tobytes() == want[~nan].tobytes(), (H, W, params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_2x2_mean_backward_rows_are_the_reference_bit_for_bit(dtype):
+    # 2x2 windows, stride 2, no padding: each output row's shares computed and written to
+    # its two input rows in one pass, 8 windows per block; odd sizes and ceil mode leave a
+    # partial last window or columns and rows no window covers. Zeros of both signs.
+    values = np.array([-1.5, -0.0, 0.0, 0.25, 3.0, 1e-30], dtype)
+    rng = np.random.default_rng(3)
+    for H, W in itertools.product(range(2, 8), range(14, 42, 3)):
+        for ceil_mode, count_include_pad, divisor_override in itertools.product(
+                (False, True), (True, False), (None, 3)):
+            params = dict(kernel_size=2, stride=2, ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad,
+                          divisor_override=divisor_override)
+            x_shape = (1, 2, H, W)
+            oh = reference.avg_pool2d(np.zeros(x_shape, dtype), **params).shape
+            g = rng.choice(values, size=oh)
+            want = reference.avg_pool2d_backward(g, x_shape, **params)
+            got = poolkit.avg_pool2d_backward(g, x_shape, **params)
+            assert got.tobytes() == want.tobytes(), (H, W, params)
+            out = np.full(x_shape, np.nan, dtype)   # every position written, none left stale
+            poolkit.avg_pool2d_backward(g, x_shape, **params, out=out)
+            assert out.tobytes() == want.tobytes(), (H, W, params)
