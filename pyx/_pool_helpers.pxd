@@ -507,10 +507,25 @@ cdef extern from *:
         for (Py_ssize_t o = 0; o < n; ++o) acc[o] = acc[o] / d;                             \\
     }                                                                                       \\
     /* q[o] = g[o] / (hcount * wcount[o]) (or / d when wcount is NULL). */                  \\
-    static inline void pk_scaled_##SUFFIX(const T *PK_R g, Py_ssize_t n, T hcount,           \\
+    PK_ROW void pk_scaled_##SUFFIX(const T *PK_R g, Py_ssize_t n, T hcount,                  \\
                                          const T *PK_R wcount, T d, T *PK_R q) {            \\
         if (wcount) { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / (hcount * wcount[o]); } \\
         else { for (Py_ssize_t o = 0; o < n; ++o) q[o] = g[o] / d; }                        \\
+    }                                                                                       \\
+    /* The same for a plane of OH rows of n: row oh divided by hcount[oh] * wcount[o] (or  \\
+       by d when wcount is NULL), in one call. */                                           \\
+    PK_ROW void pk_scaled_plane_##SUFFIX(const T *PK_R g, Py_ssize_t OH, Py_ssize_t n,      \\
+                                         const T *PK_R hcount, const T *PK_R wcount, T d,   \\
+                                         T *PK_R q) {                                       \\
+        if (wcount) {                                                                       \\
+            for (Py_ssize_t r = 0; r < OH; ++r) {                                           \\
+                const T h = hcount[r];                                                      \\
+                for (Py_ssize_t o = 0; o < n; ++o)                                          \\
+                    q[r * n + o] = g[r * n + o] / (h * wcount[o]);                          \\
+            }                                                                               \\
+        } else {                                                                            \\
+            for (Py_ssize_t i = 0; i < OH * n; ++i) q[i] = g[i] / d;                        \\
+        }                                                                                   \\
     }                                                                                       \\
     /* 2x2 windows, stride 2, all inside the input, divided by d: one fused pass. The sum    \\
        starts from +0 and adds in row-major order, exactly as the tap loops and the          \\
@@ -604,6 +619,27 @@ cdef extern from *:
                                        T *PK_R row) {                                       \\
         if (q1) pk_gather_3s2_k_##SUFFIX(q0, q1, 1, n_out, pw, W, row);                     \\
         else pk_gather_3s2_k_##SUFFIX(q0, q0, 0, n_out, pw, W, row);                        \\
+    }                                                                                       \\
+    /* The same for a whole plane from its shares q (OH rows of OW): input row ih gets     \\
+       the shares of output rows oh0 and oh1 (ih + ph = 2a: a - 1 and a; = 2a + 1: a     \\
+       alone), clipped to [0, OH); a row no window covers gets 0. One call per plane:     \\
+       on small planes the per-row call cost as much as the row. */                         \\
+    PK_ROW void pk_gather_3s2_plane_##SUFFIX(const T *PK_R q, Py_ssize_t OH, Py_ssize_t OW, \\
+                                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,     \\
+                                             Py_ssize_t pw, T *PK_R gip) {                  \\
+        for (Py_ssize_t ih = 0; ih < H; ++ih) {                                             \\
+            const Py_ssize_t t = ih + ph, a = t >> 1;                                       \\
+            Py_ssize_t oh0 = (t & 1) ? a : a - 1, oh1 = a < OH - 1 ? a : OH - 1;            \\
+            if (oh0 < 0) oh0 = 0;                                                           \\
+            T *PK_R row = gip + ih * W;                                                     \\
+            if (oh0 > oh1) {                                                                \\
+                for (Py_ssize_t c = 0; c < W; ++c) row[c] = 0;                              \\
+            } else if (oh1 > oh0) {                                                         \\
+                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh1 * OW, 1, OW, pw, W, row);    \\
+            } else {                                                                        \\
+                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh0 * OW, 0, OW, pw, W, row);    \\
+            }                                                                               \\
+        }                                                                                   \\
     }
     PK_DEFINE_SUM_3X3(float, f)
     PK_DEFINE_SUM_3X3(double, d)
@@ -905,6 +941,16 @@ cdef extern from *:
                         float d, Py_ssize_t L, float *row0, float *row1) noexcept nogil
     void pk_mean_bwd2_d(const double *g, Py_ssize_t n, double hcount, const double *wcount,
                         double d, Py_ssize_t L, double *row0, double *row1) noexcept nogil
+    void pk_gather_3s2_plane_f(const float *q, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                               float *gip) noexcept nogil
+    void pk_gather_3s2_plane_d(const double *q, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,
+                               Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
+                               double *gip) noexcept nogil
+    void pk_scaled_plane_f(const float *g, Py_ssize_t OH, Py_ssize_t n, const float *hcount,
+                           const float *wcount, float d, float *q) noexcept nogil
+    void pk_scaled_plane_d(const double *g, Py_ssize_t OH, Py_ssize_t n, const double *hcount,
+                           const double *wcount, double d, double *q) noexcept nogil
     void pk_gather_3s2_f(const float *q0, const float *q1, Py_ssize_t n_out, Py_ssize_t pw,
                          Py_ssize_t W, float *row) noexcept nogil
     void pk_gather_3s2_d(const double *q0, const double *q1, Py_ssize_t n_out, Py_ssize_t pw,

@@ -169,13 +169,15 @@ def test_separable_3x3_max_keeps_the_first_winner_on_ties_zeros_infs_and_nans(sh
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")   # the reference's inf - inf
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sh", [1, 2, 3])
-def test_3x3_stride_2_mean_rows_are_the_reference_bit_for_bit(sh, dtype):
+def test_3x3_stride_2_mean_rows_forward_and_backward_are_the_reference_bit_for_bit(sh, dtype):
     # 3x3 windows of column stride 2: blocks of 8 windows, the padded window 0 inside the
     # first block (its missing column taken as -0.0), every divisor rule; zeros of both
     # signs and infinities keep their exact results, NaNs stay NaN.
     values = np.array([-np.inf, -1.5, -0.0, 0.0, 0.25, 3.0, np.inf, np.nan], dtype)
     rng = np.random.default_rng(10 + sh)
-    for H, W in itertools.product(range(1, 8), range(14, 42, 3)):
+    # (rows of 32 outputs or more take the row-by-row mean backward, shorter ones the
+    # whole-plane one)
+    for H, W in itertools.product(range(1, 8), [*range(14, 42, 3), 63, 64, 66]):
         p = np.array([1, 4, 8, 8, 4, 4, 1, 0.5])
         x = rng.choice(values, size=(1, 2, H, W), p=p / p.sum())
         x[0, 1] = rng.choice([-0.0, 0.0], size=(H, W))   # sums of zeros: the sign shows
@@ -194,6 +196,11 @@ def test_3x3_stride_2_mean_rows_are_the_reference_bit_for_bit(sh, dtype):
             nan = np.isnan(want)
             np.testing.assert_array_equal(np.isnan(got), nan, err_msg=str((H, W, params)))
             assert got[~nan].tobytes() == want[~nan].tobytes(), (H, W, params)
+            if sh == 2:   # the gather-form backward (finite gradients: exact sums)
+                g = rng.choice(values[1:-2], size=want.shape)
+                gx = poolkit.avg_pool2d_backward(g, x.shape, **params)
+                gx_want = reference.avg_pool2d_backward(g, x.shape, **params)
+                assert gx.tobytes() == gx_want.tobytes(), (H, W, params)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
