@@ -21,7 +21,7 @@ from _pool_helpers cimport (
     pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
-    pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f, pk_gather_3s2_plane_d, pk_mean3s2_f, pk_mean3s2_d, pk_mean_bwd2_f, pk_mean_bwd2_d,
+    pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f, pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f, pk_mean_bwd2_d,
 )
 
 
@@ -127,12 +127,11 @@ def avg_pool2d_forward(
         # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and 2 * OH <= H and 2 * OW <= W)
-        # 3x3 windows, column stride 2: one pass per output row over its 1 to 3 input rows.
+        # 3x3 windows, column stride 2: one pass per output row over its 1 to 3 input rows,
+        # one call per plane; windows [lo3, hi3) of a row lie inside it.
         bint mean_3s2 = kh == 3 and kw == 3 and sw == 2
-        intp_t lo3 = pk_first_out(-pw, 2, OW)               # its windows inside the row:
-        intp_t hi3 = max(pk_end_out(2 - pw, 2, W, OW), lo3)  # [lo3, hi3)
-        const floating *r1p
-        const floating *r2p
+        intp_t lo3 = pk_first_out(-pw, 2, OW)
+        intp_t hi3 = max(pk_end_out(2 - pw, 2, W, OW), lo3)
         # 3x3 windows, column stride 1: a fused loop for the windows inside the input.
         bint fused_3x3 = kh == 3 and kw == 3 and sw == 1
 
@@ -146,6 +145,16 @@ def avg_pool2d_forward(
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
+            if mean_3s2:
+                if floating is float:
+                    pk_mean3s2_plane_f(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, count_include_pad,
+                                       NULL if divisor_override else wcount,
+                                       <float> divisor_override, &out[p, 0, 0])
+                else:
+                    pk_mean3s2_plane_d(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, count_include_pad,
+                                       NULL if divisor_override else wcount,
+                                       <double> divisor_override, &out[p, 0, 0])
+                continue
             for oh in range(OH):
                 orow = &out[p, oh, 0]
                 # (written out here, not through _window's pointers: variables a prange body
@@ -162,18 +171,6 @@ def avg_pool2d_forward(
                     else:
                         pk_avg_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW,
                                      <double> (divisor_override if divisor_override else 4), orow)
-                    continue
-                if mean_3s2:
-                    r1p = xp + (first + 1) * W if last - first >= 2 else NULL
-                    r2p = xp + (first + 2) * W if last - first >= 3 else NULL
-                    if floating is float:
-                        pk_mean3s2_f(xp + first * W, r1p, r2p, W, OW, pw, lo3, hi3,
-                                     <float> hcount, NULL if divisor_override else wcount,
-                                     <float> divisor_override, orow)
-                    else:
-                        pk_mean3s2_d(xp + first * W, r1p, r2p, W, OW, pw, lo3, hi3,
-                                     <double> hcount, NULL if divisor_override else wcount,
-                                     <double> divisor_override, orow)
                     continue
                 if fused_3x3 and hs >= 0 and hs + 2 < H:
                     _sum_row_3x3(xp, W, hs, orow, OW, sw, pw)

@@ -26,7 +26,7 @@ from _stream_helpers cimport (
 from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
-    pk_max_2x2_v_f, pk_max_2x2_v_d, pk_hmax3s2_f, pk_hmax3s2_d, pk_vmax3_f, pk_vmax3_d,
+    pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
     pk_first_out, pk_end_out, pk_first_inside,
 )
 
@@ -71,58 +71,6 @@ cdef inline void _max_window_scalar(
                 best = ih * W + iw
     m[0] = cur
     idx[0] = best
-
-
-cdef inline void _max_plane_sep3(
-    const floating *xp, intp_t H, intp_t W, intp_t OH, intp_t OW, intp_t sh, intp_t ph,
-    intp_t pw, floating *out, index_t *idx, floating *hbuf, int32_t *cbuf,
-) noexcept nogil:
-    """One plane of 3x3 windows, dilation 1, stride ``sh`` x 2, the separable way (see
-    PK_DEFINE_SEP_MAX3): the row maxima of input row r live in slot r % 3 of ``hbuf`` (and
-    their columns in ``cbuf``, NULL for values only), each 3 * OW long, computed when an
-    output row first needs them."""
-    cdef intp_t slot_row[3]
-    cdef intp_t oh, r, r0, r1, ra, rb, rc, sl, hs
-    cdef intp_t lo = pk_first_out(-pw, 2, OW)
-    cdef intp_t hi = max(pk_end_out(2 - pw, 2, W, OW), lo)
-    cdef int32_t *hc = NULL
-    cdef int32_t *ca = NULL
-    cdef int32_t *cb = NULL
-    cdef int32_t *cc = NULL
-    cdef index_t *irow = NULL
-    slot_row[0] = slot_row[1] = slot_row[2] = -1
-    for oh in range(OH):
-        hs = oh * sh - ph
-        r0 = max(hs, 0)
-        r1 = min(hs + 3, H)   # window rows [r0, r1): at least one (checked by the facade)
-        for r in range(r0, r1):
-            sl = r % 3
-            if slot_row[sl] == r:
-                continue
-            slot_row[sl] = r
-            if cbuf != NULL:
-                hc = cbuf + sl * OW
-            if floating is float:
-                pk_hmax3s2_f(xp + r * W, W, OW, pw, lo, hi, hbuf + sl * OW, hc)
-            else:
-                pk_hmax3s2_d(xp + r * W, W, OW, pw, lo, hi, hbuf + sl * OW, hc)
-        # a window of fewer than three rows passes its last row again
-        ra = r0
-        rb = min(r0 + 1, r1 - 1)
-        rc = min(r0 + 2, r1 - 1)
-        if cbuf != NULL:
-            ca = cbuf + (ra % 3) * OW
-            cb = cbuf + (rb % 3) * OW
-            cc = cbuf + (rc % 3) * OW
-            irow = idx + oh * OW
-        if floating is float:
-            pk_vmax3_f(hbuf + (ra % 3) * OW, ca, hbuf + (rb % 3) * OW, cb,
-                       hbuf + (rc % 3) * OW, cc, OW, out + oh * OW, irow, ra * W,
-                       <int32_t> ((rb - ra) * W), <int32_t> ((rc - ra) * W))
-        else:
-            pk_vmax3_d(hbuf + (ra % 3) * OW, ca, hbuf + (rb % 3) * OW, cb,
-                       hbuf + (rc % 3) * OW, cc, OW, out + oh * OW, irow, ra * W,
-                       <int32_t> ((rb - ra) * W), <int32_t> ((rc - ra) * W))
 
 
 cdef inline void _max_row_values(
@@ -193,9 +141,12 @@ def max_pool2d_forward(
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
                           and W < (1 << 30))
-        # 3x3 windows, column stride 2: separable, each input row's maxima shared.
+        # 3x3 windows, column stride 2: separable, each input row's maxima shared (see
+        # PK_DEFINE_SEP_MAX3), one call per plane; windows [lo3, hi3) of a row lie inside it.
         bint sep_3x3 = (kh == 3 and kw == 3 and dh == 1 and dw == 1 and sw == 2
                         and W < (1 << 29))
+        intp_t lo3 = pk_first_out(-pw, 2, OW)
+        intp_t hi3 = max(pk_end_out(2 - pw, 2, W, OW), lo3)
         # 3x3 windows, column stride 1: a fused loop for the windows inside the input.
         bint fused_3x3 = (kh == 3 and kw == 3 and dh == 1 and dw == 1 and sw == 1
                           and W < (1 << 29))
@@ -220,8 +171,12 @@ def max_pool2d_forward(
                 continue
             xp = &x[p, 0, 0]
             if sep_3x3:
-                _max_plane_sep3(xp, H, W, OH, OW, sh, ph, pw, &out[p, 0, 0],
-                                &indices[p, 0, 0] if with_indices else NULL, hbuf, cbuf)
+                if floating is float:
+                    pk_max3s2_plane_f(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, &out[p, 0, 0],
+                                      &indices[p, 0, 0] if with_indices else NULL, hbuf, cbuf)
+                else:
+                    pk_max3s2_plane_d(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, &out[p, 0, 0],
+                                      &indices[p, 0, 0] if with_indices else NULL, hbuf, cbuf)
                 continue
             for oh in range(OH):
                 mrow = &out[p, oh, 0]

@@ -328,7 +328,7 @@ cdef extern from *:
        columns of left padding (0 or 1): hm[o] = the first maximum of window o's columns   \\
        inside the row and, when hc is not NULL, hc[o] = its column, for o in [0, OW).      \\
        Windows [lo, hi) lie inside the row (lo <= hi); the others overhang an edge. */      \\
-    PK_ROW void pk_hmax3s2_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t OW,          \\
+    PK_BODY void pk_hmax3s2_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t OW,         \\
                                     Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,            \\
                                     T *PK_R hm, int32_t *PK_R hc) {                         \\
         Py_ssize_t o = 0;                                                                   \\
@@ -360,7 +360,7 @@ cdef extern from *:
        first maximum of h0[o], h1[o], h2[o] and, when idx is not NULL, idx[o] = b0 + the   \\
        winner's column plus w1 (row 1) or w2 (row 2). A window with fewer rows passes its  \\
        last row again (a repeat never wins: PK_TAKES is strict). w2 < 2**31 - W. */         \\
-    PK_ROW void pk_vmax3_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,                \\
+    PK_BODY void pk_vmax3_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,               \\
                                   const T *PK_R h1, const int32_t *PK_R c1,                 \\
                                   const T *PK_R h2, const int32_t *PK_R c2, Py_ssize_t n,   \\
                                   T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w1,     \\
@@ -373,6 +373,39 @@ cdef extern from *:
                 pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, n - 8, m, idx, b0, w1, w2);    \\
         } else {                                                                            \\
             pk_vmax3_k_##SUFFIX(h0, c0, h1, c1, h2, c2, n, m, idx, b0, w1, w2);             \\
+        }                                                                                   \\
+    }                                                                                       \\
+    /* One plane (H x W) of 3x3 windows, column stride 2, row stride sh, padding ph and pw: \\
+       the row maxima of input row r live in slot r % 3 of hbuf (their columns in cbuf;     \\
+       both 3 * OW long), computed when an output row first needs them; each output row is  \\
+       then one pass over its 1 to 3 window rows. idx and cbuf NULL: values only. Windows   \\
+       [lo, hi) of a row lie inside it. One call per plane: on 28 x 28 planes the calls of  \\
+       a row at a time cost as much as the rows. */                                         \\
+    PK_ROW void pk_max3s2_plane_##SUFFIX(const T *PK_R xp, Py_ssize_t H, Py_ssize_t W,      \\
+                                         Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,       \\
+                                         Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,       \\
+                                         Py_ssize_t hi, T *PK_R out, int64_t *PK_R idx,     \\
+                                         T *PK_R hbuf, int32_t *PK_R cbuf) {                \\
+        Py_ssize_t slot_row[3] = {-1, -1, -1};                                              \\
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
+            const Py_ssize_t hs = oh * sh - ph;                                             \\
+            const Py_ssize_t r0 = hs > 0 ? hs : 0, r1 = hs + 3 < H ? hs + 3 : H;            \\
+            for (Py_ssize_t r = r0; r < r1; ++r) {                                          \\
+                const Py_ssize_t sl = r % 3;                                                \\
+                if (slot_row[sl] == r) continue;                                            \\
+                slot_row[sl] = r;                                                           \\
+                pk_hmax3s2_##SUFFIX(xp + r * W, W, OW, pw, lo, hi, hbuf + sl * OW,          \\
+                                    cbuf ? cbuf + sl * OW : NULL);                          \\
+            }                                                                               \\
+            /* a window of fewer than three rows passes its last row again */               \\
+            const Py_ssize_t ra = r0, rb = r0 + 1 < r1 - 1 ? r0 + 1 : r1 - 1;               \\
+            const Py_ssize_t rc = r0 + 2 < r1 - 1 ? r0 + 2 : r1 - 1;                        \\
+            const Py_ssize_t sa = (ra % 3) * OW, sb = (rb % 3) * OW, sc = (rc % 3) * OW;    \\
+            pk_vmax3_##SUFFIX(hbuf + sa, cbuf ? cbuf + sa : NULL, hbuf + sb,                \\
+                              cbuf ? cbuf + sb : NULL, hbuf + sc, cbuf ? cbuf + sc : NULL,  \\
+                              OW, out + oh * OW, idx ? idx + oh * OW : NULL,                \\
+                              (int64_t)ra * W, (int32_t)((rb - ra) * W),                    \\
+                              (int32_t)((rc - ra) * W));                                    \\
         }                                                                                   \\
     }
     #if PK_VEC8
@@ -666,7 +699,7 @@ cdef extern from *:
         return a;                                                                           \\
     }                                                                                       \\
     PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                                       \\
-    PK_ROW void pk_mean3s2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2,  \\
+    PK_BODY void pk_mean3s2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2, \\
                                     Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw,             \\
                                     Py_ssize_t lo, Py_ssize_t hi, T hcount,                 \\
                                     const T *PK_R wcount, T d, T *PK_R out) {               \\
@@ -689,6 +722,26 @@ cdef extern from *:
         for (; o < OW; ++o)                                                                 \\
             out[o] = pk_mean3_edge_##SUFFIX(r0, r1, r2, W, o, pw)                           \\
                      / (wcount ? hcount * wcount[o] : d);                                   \\
+    }                                                                                       \\
+    /* A whole plane (H x W), row stride sh, padding ph: output row oh averages the input  \\
+       rows [max(hs, 0), min(hs + 3, H)), hs = oh * sh - ph, its divisor's height part      \\
+       being the window clipped to the padded extent (count_include_pad) or those rows.     \\
+       One call per plane, as pk_max3s2_plane. */                                          \\
+    PK_ROW void pk_mean3s2_plane_##SUFFIX(const T *PK_R xp, Py_ssize_t H, Py_ssize_t W,     \\
+                                          Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t sh,      \\
+                                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,      \\
+                                          Py_ssize_t hi, int count_include_pad,             \\
+                                          const T *PK_R wcount, T d, T *PK_R out) {         \\
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
+            const Py_ssize_t hs = oh * sh - ph;                                             \\
+            const Py_ssize_t he = hs + 3 < H + ph ? hs + 3 : H + ph;                        \\
+            const Py_ssize_t first = hs > 0 ? hs : 0, last = he < H ? he : H;               \\
+            const Py_ssize_t hcount = count_include_pad ? he - hs : last - first;           \\
+            pk_mean3s2_##SUFFIX(xp + first * W,                                             \\
+                                last - first >= 2 ? xp + (first + 1) * W : NULL,            \\
+                                last - first >= 3 ? xp + (first + 2) * W : NULL,            \\
+                                W, OW, pw, lo, hi, (T)hcount, wcount, d, out + oh * OW);    \\
+        }                                                                                   \\
     }
     #if PK_VEC8
     #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
@@ -907,16 +960,14 @@ cdef extern from *:
                         float *m) noexcept nogil
     void pk_max_2x2_v_d(const double *r0, const double *r1, Py_ssize_t n_out,
                         double *m) noexcept nogil
-    void pk_hmax3s2_f(const float *r, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo,
-                      Py_ssize_t hi, float *hm, int32_t *hc) noexcept nogil
-    void pk_hmax3s2_d(const double *r, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo,
-                      Py_ssize_t hi, double *hm, int32_t *hc) noexcept nogil
-    void pk_vmax3_f(const float *h0, const int32_t *c0, const float *h1, const int32_t *c1,
-                    const float *h2, const int32_t *c2, Py_ssize_t n, float *m, int64_t *idx,
-                    int64_t b0, int32_t w1, int32_t w2) noexcept nogil
-    void pk_vmax3_d(const double *h0, const int32_t *c0, const double *h1, const int32_t *c1,
-                    const double *h2, const int32_t *c2, Py_ssize_t n, double *m, int64_t *idx,
-                    int64_t b0, int32_t w1, int32_t w2) noexcept nogil
+    void pk_max3s2_plane_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                           Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t ph, Py_ssize_t pw,
+                           Py_ssize_t lo, Py_ssize_t hi, float *out, int64_t *idx, float *hbuf,
+                           int32_t *cbuf) noexcept nogil
+    void pk_max3s2_plane_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                           Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t ph, Py_ssize_t pw,
+                           Py_ssize_t lo, Py_ssize_t hi, double *out, int64_t *idx,
+                           double *hbuf, int32_t *cbuf) noexcept nogil
     void pk_finish_indices(const int32_t *k, Py_ssize_t n, int64_t base, Py_ssize_t s,
                            int64_t *idx) noexcept nogil
     void pk_add_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
@@ -931,12 +982,14 @@ cdef extern from *:
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *out) noexcept nogil
     void pk_sum_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, double *out) noexcept nogil
-    void pk_mean3s2_f(const float *r0, const float *r1, const float *r2, Py_ssize_t W,
-                      Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, float hcount,
-                      const float *wcount, float d, float *out) noexcept nogil
-    void pk_mean3s2_d(const double *r0, const double *r1, const double *r2, Py_ssize_t W,
-                      Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi, double hcount,
-                      const double *wcount, double d, double *out) noexcept nogil
+    void pk_mean3s2_plane_f(const float *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                            Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t ph, Py_ssize_t pw,
+                            Py_ssize_t lo, Py_ssize_t hi, int count_include_pad,
+                            const float *wcount, float d, float *out) noexcept nogil
+    void pk_mean3s2_plane_d(const double *xp, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                            Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t ph, Py_ssize_t pw,
+                            Py_ssize_t lo, Py_ssize_t hi, int count_include_pad,
+                            const double *wcount, double d, double *out) noexcept nogil
     void pk_mean_bwd2_f(const float *g, Py_ssize_t n, float hcount, const float *wcount,
                         float d, Py_ssize_t L, float *row0, float *row1) noexcept nogil
     void pk_mean_bwd2_d(const double *g, Py_ssize_t n, double hcount, const double *wcount,
