@@ -234,7 +234,7 @@ cdef extern from *:
        Window o starts at column o*s + c0 of rows r0, r1, r2; b0 is the flat index of
        r0[c0]; w = W (< 2**29). The window offset is kept as a KT (int32 for float, double
        for double: see pk_pick_2x2). */
-    #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT)                                               \\
+    #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT, VT, VM)                                               \\
     PK_BODY void pk_pick_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, const T *PKS_R u,         \\
                                         T *PKS_R val, int64_t *PKS_R idx, int64_t base,     \\
                                         Py_ssize_t s, int32_t w) {                          \\
@@ -261,11 +261,23 @@ cdef extern from *:
             idx[o] = base + o * s + (int32_t)k;                                             \\
         }                                                                                   \\
     }                                                                                       \\
+    PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                                      \\
     PKS_LOOP void pk_pick_3x3_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,                \\
                                        const T *PKS_R r2, Py_ssize_t s, Py_ssize_t c0,      \\
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
                                        int32_t w) {                                         \\
+        if (PK_VEC8 && s == 2 && hi - lo >= 8) {                                            \\
+            /* 8 windows per block, columns split in registers (see PK_DEFINE_SEP_MAX3)  */ \\
+            Py_ssize_t o = lo;                                                              \\
+            for (; o + 8 <= hi; o += 8)                                                     \\
+                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * o + c0, o, u, val, idx, b0 + 2 * o, \\
+                                        w);                                                 \\
+            if (o < hi)  /* the last block overlaps the one before */                       \\
+                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) + c0, hi - 8, u, val, idx, \\
+                                        b0 + 2 * (hi - 8), w);                              \\
+            return;                                                                         \\
+        }                                                                                   \\
         PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
             PK_IN_BLOCKS(0, N, pk_pick_3x3_k_##SUFFIX(PK_Q(B_LO), B_HI - B_LO,              \\
                                                       u + O0 + B_LO, val + O0 + B_LO,       \\
@@ -301,8 +313,60 @@ cdef extern from *:
     }
     PK_DEFINE_PICK_TAP(float, f)
     PK_DEFINE_PICK_TAP(double, d)
-    PK_DEFINE_PICK_3X3(float, f, int32_t)
-    PK_DEFINE_PICK_3X3(double, d, double)
+    #if PK_VEC8
+    /* Windows o .. o + 7 (u, val and idx indexed by window), window o + i starting at
+       column c + 2i of rows r0..r2, its taps split in registers; the same running sums,
+       threshold and selects as pk_pick_3x3_k, lane by lane; b = the flat index of r0[c]. */
+    #define PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                              \\
+    PK_BODY void pk_pick_3s2_v8_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
+                                         const T *PKS_R r2, Py_ssize_t c, Py_ssize_t o,     \\
+                                         const T *PKS_R u, T *PKS_R val,                    \\
+                                         int64_t *PKS_R idx, int64_t b, int32_t w) {        \\
+        const VM ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};        \\
+        const VM ev1 = {0, 2, 4, 6, 9, 11, 13, 15};                                         \\
+        VT a[9];                                                                            \\
+        const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
+        for (int j = 0; j < 3; ++j) {                                                       \\
+            const VT lo_ = pk_ld8_##SUFFIX(rows[j]), hi_ = pk_ld8_##SUFFIX(rows[j] + 8);    \\
+            const VT lo2 = pk_ld8_##SUFFIX(rows[j] + 2), hi2 = pk_ld8_##SUFFIX(rows[j] + 9);\\
+            a[3 * j] = __builtin_shuffle(lo_, hi_, ev);                                     \\
+            a[3 * j + 1] = __builtin_shuffle(lo_, hi_, od);                                 \\
+            a[3 * j + 2] = __builtin_shuffle(lo2, hi2, ev1);                                \\
+        }                                                                                   \\
+        /* S, then the running sums again while selecting: the same additions in the same  \\
+           order give the same sums, and fewer vectors are live than with all nine kept. */ \\
+        VT S = a[0];                                                                        \\
+        for (int j = 1; j < 9; ++j) S = S + a[j];                                           \\
+        const VT uv = pk_ld8_##SUFFIX(u + o), zero = {0};                                   \\
+        const VT t = pk_vsel_##SUFFIX(uv > zero, uv * S, zero);                             \\
+        VT v = pk_vsel_##SUFFIX(a[0] > zero, a[0], zero), c_ = a[0];                        \\
+        pk_i8 k = {0};                                                                      \\
+        const int32_t off[9] = {0, 1, 2, w, w + 1, w + 2, 2 * w, 2 * w + 1, 2 * w + 2};     \\
+        for (int j = 1; j < 9; ++j) {                                                       \\
+            const VM m = (a[j] > zero) & (c_ <= t);                                         \\
+            v = pk_vsel_##SUFFIX(m, a[j], v);                                               \\
+            const pk_i8 m32 = PK_MASK32_##SUFFIX(m);                                        \\
+            k = (m32 & off[j]) | (~m32 & k);                                                \\
+            c_ = c_ + a[j];                                                                 \\
+        }                                                                                   \\
+        __builtin_memcpy(val + o, &v, sizeof v);                                            \\
+        const pk_l8 q = __builtin_convertvector(k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14},     \\
+                                                pk_l8) + b;                                 \\
+        __builtin_memcpy(idx + o, &q, sizeof q);                                            \\
+    }
+    PK_DEFINE_PICK_3X3(float, f, int32_t, pk_f8, pk_i8)
+    PK_DEFINE_PICK_3X3(double, d, double, pk_d8, pk_l8)
+    #else
+    #define PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                              \\
+    static inline void pk_pick_3s2_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,      \\
+                                               Py_ssize_t c, Py_ssize_t o, const T *u,      \\
+                                               T *val, int64_t *idx, int64_t b, int32_t w) {\\
+        (void)r0; (void)r1; (void)r2; (void)c; (void)o; (void)u; (void)val; (void)idx;      \\
+        (void)b; (void)w;  /* not called: PK_VEC8 is 0 */                                   \\
+    }
+    PK_DEFINE_PICK_3X3(float, f, int32_t, void, void)
+    PK_DEFINE_PICK_3X3(double, d, double, void, void)
+    #endif
     PK_DEFINE_SUMSQ_TAP(float, f)
     PK_DEFINE_SUMSQ_TAP(double, d)
     PK_DEFINE_PICK_2X2(float, f, FLT_MAX, int32_t, 1)

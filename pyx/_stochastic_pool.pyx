@@ -157,13 +157,22 @@ cdef inline void _sample_row_3x3(
                        irow + ow)
 
 
+cdef inline void _uniform_row(uint64_t key, uint64_t g0, intp_t n,
+                              floating *u) noexcept nogil:
+    """The stream's uniforms of the outputs g0 .. g0 + n - 1."""
+    if floating is float:
+        pk_uniform_row_f(key, g0, n, u)
+    else:
+        pk_uniform_row_d(key, g0, n, u)
+
+
 cdef inline bint _sample_plane(
     const floating *xp,     # IN  (H, W) one plane
     const floating *up,     # IN  (OH, OW) its uniforms, or NULL: the counter-based stream
     uint64_t key, uint64_t g0,   # the stream's key; global position of the plane's output 0
     intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    floating *work,         # scratch (3 * OW,)
+    floating *work,         # scratch (4 * OW,)
     floating *vp,           # OUT (OH, OW)
     index_t *ip,            # OUT (OH, OW)
 ) noexcept nogil:
@@ -179,23 +188,34 @@ cdef inline bint _sample_plane(
                            and pw == 0 and 2 * OH <= H and 2 * OW <= W and W < (1 << 30))
     # 3x3 windows, column stride 1 or 2: a fused loop for the windows inside the plane.
     cdef bint fused_3x3 = kh == 3 and kw == 3 and sw <= 2 and W < (1 << 29)
-    cdef intp_t hs
+    cdef intp_t hs, he
+    # Other windows: the input rows are checked as the output rows first reach them (rows
+    # [0, checked) so far), the rest at the end. Checked just before it is sampled, a row is
+    # still in cache when the sampling reads it, and the hardware prefetcher streams the
+    # next rows in while the sampling computes (a first pass over the whole plane would
+    # read it from memory with nothing to overlap).
+    cdef intp_t checked = 0
     if fused_2x2 and floating is float:
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
         if 2 * OW < W:
             ok = ok & _all_valid(xp + W - 1, W, 2 * OH)
-    elif not _all_valid(xp, 1, H * W):
+    elif fused_2x2 and not _all_valid(xp, 1, H * W):
         return False
+    # The stream's uniforms go to two row buffers, work and work + 3 * OW, by output-row
+    # parity: row oh + 1's are made before row oh is sampled, so that the sampling never
+    # reads values stored just before (the scalar stores cannot be forwarded to its vector
+    # loads: a stall per block).
+    if up == NULL:
+        _uniform_row(key, g0, OW, work)
     for oh in range(OH):
         if up != NULL:
             u = up + oh * OW
         else:
-            if floating is float:
-                pk_uniform_row_f(key, g0 + <uint64_t> (oh * OW), OW, work)
-            else:
-                pk_uniform_row_d(key, g0 + <uint64_t> (oh * OW), OW, work)
-            u = work
+            u = work + 3 * OW * (oh & 1)
+            if oh + 1 < OH:
+                _uniform_row(key, g0 + <uint64_t> ((oh + 1) * OW), OW,
+                             work + 3 * OW * ((oh + 1) & 1))
         if fused_2x2:
             if floating is float:
                 ok = ok & pk_pick_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, u,
@@ -205,11 +225,19 @@ cdef inline bint _sample_plane(
                                         vp + oh * OW, ip + oh * OW, 2 * oh * W, <int32_t> W)
         else:
             hs = oh * sh - ph
+            he = min(hs + kh, H)
+            if he > checked:
+                if not _all_valid(xp + checked * W, 1, (he - checked) * W):
+                    return False
+                checked = he
             if fused_3x3 and hs >= 0 and hs + 2 < H:
                 _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW)
             else:
                 _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
                             work + 2 * OW, vp + oh * OW, ip + oh * OW)
+    if not fused_2x2 and checked < H and not _all_valid(xp + checked * W, 1,
+                                                        (H - checked) * W):
+        return False
     return ok
 
 
@@ -234,8 +262,8 @@ def stochastic_pool2d_train(
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        # Per-thread scratch: one row of uniforms, thresholds and running sums.
-        work = <floating *> malloc(3 * max(OW, 1) * sizeof(floating))
+        # Per-thread scratch: two rows of uniforms, one of thresholds and one of running sums.
+        work = <floating *> malloc(4 * max(OW, 1) * sizeof(floating))
         for p in prange(P, schedule="static"):
             if work == NULL:
                 n_fail += 1
