@@ -334,20 +334,15 @@ cdef extern from *:
         Py_ssize_t o = 0;                                                                   \\
         if (PK_VEC8 && pw == 1 && lo == 1 && hi >= 8) {                                     \\
             /* windows 0..7, the left edge included, in one block */                        \\
-            pk_hmax3_l8_##SUFFIX(r, hm, hc);                                                \\
+            pk_hmax3_st8_##SUFFIX(r, 0, 1, 1, hm, hc);                                      \\
             o = 8;                                                                          \\
         }                                                                                   \\
         for (; o < lo; ++o) pk_hmax3_edge_##SUFFIX(r, W, o, pw, hm, hc);                    \\
         if (o < hi) {                                                                       \\
             if (PK_VEC8 && hi - lo >= 8) {                                                  \\
-                for (; o + 8 <= hi; o += 8)                                                 \\
-                    pk_hmax3_v8_##SUFFIX(r + (2 * o - pw), hm + o, hc ? hc + o : NULL,             \\
-                                         (int32_t)(2 * o - pw));                            \\
-                if (o < hi) {                                                               \\
-                    o = hi - 8;  /* overlaps the block before; >= lo */                     \\
-                    pk_hmax3_v8_##SUFFIX(r + (2 * o - pw), hm + o, hc ? hc + o : NULL,             \\
-                                         (int32_t)(2 * o - pw));                            \\
-                }                                                                           \\
+                for (; o + 8 <= hi; o += 8) pk_hmax3_st8_##SUFFIX(r, o, pw, 0, hm, hc);     \\
+                if (o < hi)  /* overlaps the block before; starts at >= lo */               \\
+                    pk_hmax3_st8_##SUFFIX(r, hi - 8, pw, 0, hm, hc);                        \\
             } else {                                                                        \\
                 pk_hmax3_k_##SUFFIX(r + (2 * o - pw), hi - o, hm + o, hc ? hc + o : NULL,          \\
                                     (int32_t)(2 * o - pw));                                 \\
@@ -375,6 +370,38 @@ cdef extern from *:
             pk_vmax3_k_##SUFFIX(h0, c0, h1, c1, h2, c2, n, m, idx, b0, w1, w2);             \\
         }                                                                                   \\
     }                                                                                       \\
+    /* An output row (row stride 2) whose window rows a, b = a + 1, c = a + 2 (xb, xc) are  \\
+       all inside the plane, a's row maxima in ha, ca: b's and c's made and combined with  \\
+       a's in one pass of 8-window blocks (pk_max3_f8), c's kept in hcs, ccs for the next  \\
+       output row (b's are needed by this row only). Windows from hi on (odd W) overhang    \\
+       the right edge: one at a time, b's through hbs, cbs. Needs PK_VEC8, hi >= 8 and      \\
+       lo == pw (0 or 1). idx NULL: values only (the c* arrays unused). */                  \\
+    PK_BODY void pk_max3_frow_##SUFFIX(const T *PK_R xb, const T *PK_R xc, Py_ssize_t W,    \\
+                                       Py_ssize_t OW, Py_ssize_t pw, Py_ssize_t hi,         \\
+                                       const T *PK_R ha, const int32_t *PK_R ca,            \\
+                                       T *PK_R hbs, int32_t *PK_R cbs, T *PK_R hcs,         \\
+                                       int32_t *PK_R ccs, T *PK_R out, int64_t *PK_R idx,   \\
+                                       int64_t b0) {                                        \\
+        const int32_t w = (int32_t)W;                                                       \\
+        Py_ssize_t o = 0;                                                                   \\
+        if (pw == 1) {                                                                      \\
+            pk_max3_f8_##SUFFIX(xb, xc, 0, 1, 1, ha, ca, hcs, ccs, out, idx, b0, w);        \\
+            o = 8;                                                                          \\
+        }                                                                                   \\
+        for (; o + 8 <= hi; o += 8)                                                         \\
+            pk_max3_f8_##SUFFIX(xb, xc, o, pw, 0, ha, ca, hcs, ccs, out, idx, b0, w);       \\
+        if (o < hi)  /* overlaps the block before; starts at >= lo */                       \\
+            pk_max3_f8_##SUFFIX(xb, xc, hi - 8, pw, 0, ha, ca, hcs, ccs, out, idx, b0, w);  \\
+        if (hi < OW) {                                                                      \\
+            for (o = hi; o < OW; ++o) {                                                     \\
+                pk_hmax3_edge_##SUFFIX(xb, W, o, pw, hbs, idx ? cbs : NULL);                \\
+                pk_hmax3_edge_##SUFFIX(xc, W, o, pw, hcs, idx ? ccs : NULL);                \\
+            }                                                                               \\
+            pk_vmax3_k_##SUFFIX(ha + hi, idx ? ca + hi : NULL, hbs + hi,                    \\
+                                idx ? cbs + hi : NULL, hcs + hi, idx ? ccs + hi : NULL,     \\
+                                OW - hi, out + hi, idx ? idx + hi : NULL, b0, w, 2 * w);    \\
+        }                                                                                   \\
+    }                                                                                       \\
     /* One plane (H x W) of 3x3 windows, column stride 2, row stride sh, padding ph and pw: \\
        the row maxima of input row r live in slot r % 3 of hbuf (their columns in cbuf;     \\
        both 3 * OW long), computed when an output row first needs them; each output row is  \\
@@ -387,8 +414,26 @@ cdef extern from *:
                                          Py_ssize_t hi, T *PK_R out, int64_t *PK_R idx,     \\
                                          T *PK_R hbuf, int32_t *PK_R cbuf) {                \\
         Py_ssize_t slot_row[3] = {-1, -1, -1};                                              \\
+        /* stride 2, rows of 8 windows or more: the inside rows in one pass each */         \\
+        const int fused = PK_VEC8 && sh == 2 && hi >= 8 && lo == pw && pw <= 1;             \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             const Py_ssize_t hs = oh * sh - ph;                                             \\
+            if (fused && hs >= 0 && hs + 2 < H) {                                           \\
+                const Py_ssize_t sa = (hs % 3) * OW, sb = ((hs + 1) % 3) * OW;              \\
+                const Py_ssize_t sc = ((hs + 2) % 3) * OW;                                  \\
+                if (slot_row[hs % 3] != hs)                                                 \\
+                    pk_hmax3s2_##SUFFIX(xp + hs * W, W, OW, pw, lo, hi, hbuf + sa,          \\
+                                        cbuf ? cbuf + sa : NULL);                           \\
+                pk_max3_frow_##SUFFIX(xp + (hs + 1) * W, xp + (hs + 2) * W, W, OW, pw, hi,  \\
+                                      hbuf + sa, cbuf ? cbuf + sa : NULL, hbuf + sb,        \\
+                                      cbuf ? cbuf + sb : NULL, hbuf + sc,                   \\
+                                      cbuf ? cbuf + sc : NULL, out + oh * OW,               \\
+                                      idx ? idx + oh * OW : NULL, (int64_t)hs * W);         \\
+                slot_row[hs % 3] = hs;                                                      \\
+                slot_row[(hs + 1) % 3] = -1;  /* only its edge windows, if any */           \\
+                slot_row[(hs + 2) % 3] = hs + 2;                                            \\
+                continue;                                                                   \\
+            }                                                                               \\
             const Py_ssize_t r0 = hs > 0 ? hs : 0, r1 = hs + 3 < H ? hs + 3 : H;            \\
             for (Py_ssize_t r = r0; r < r1; ++r) {                                          \\
                 const Py_ssize_t sl = r % 3;                                                \\
@@ -419,45 +464,84 @@ cdef extern from *:
         return (VT)((t & (VM)a) | (~t & (VM)b));                                            \\
     }                                                                                       \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
-       hm = their first maximum, hc (unless NULL) = its column, a column below 0 (the left  \\
-       padding, which never wins over its duplicate) clamped to 0. */                       \\
-    PK_BODY void pk_hmax3_c8_##SUFFIX(VT t0, VT t1, VT t2, T *PK_R hm, int32_t *PK_R hc,   \\
-                                      int32_t c) {                                          \\
+       *m = their first maximum, *k = its column, a column below 0 (the left padding,        \\
+       which never wins over its duplicate) clamped to 0. */                                \\
+    PK_BODY void pk_hmax3_sel8_##SUFFIX(VT t0, VT t1, VT t2, int32_t c, VT *m, pk_i8 *k) {  \\
         VT mv = t0;                                                                         \\
         VM t = pk_vtakes_##SUFFIX(t1, mv);                                                  \\
         mv = pk_vsel_##SUFFIX(t, t1, mv);                                                   \\
-        pk_i8 k = PK_MASK32_##SUFFIX(t) & 1;                                                \\
+        pk_i8 kk = PK_MASK32_##SUFFIX(t) & 1;                                               \\
         t = pk_vtakes_##SUFFIX(t2, mv);                                                     \\
         mv = pk_vsel_##SUFFIX(t, t2, mv);                                                   \\
         const pk_i8 t32 = PK_MASK32_##SUFFIX(t);                                            \\
-        k = (t32 & 2) | (~t32 & k);                                                         \\
-        __builtin_memcpy(hm, &mv, sizeof mv);                                               \\
-        if (hc) {                                                                           \\
-            k = k + c + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};                                 \\
-            k = k & ~(k >> 31);                                                             \\
-            __builtin_memcpy(hc, &k, sizeof k);                                             \\
+        kk = (t32 & 2) | (~t32 & kk);                                                       \\
+        kk = kk + c + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};                                   \\
+        *m = mv;                                                                            \\
+        *k = kk & ~(kk >> 31);                                                              \\
+    }                                                                                       \\
+    /* The row maxima of windows o .. o + 7 of row r (window i: columns 2i - pw .. 2i - pw  \\
+       + 2), in registers. left: windows 0..7 with one column of left padding, read from    \\
+       r[0..15], window 0's missing r[-1] replaced by a second r[0] (which cannot win over  \\
+       the first, and is reported as column 0); otherwise every window is inside the row    \\
+       (reads r[2o - pw .. 2o - pw + 16]). */                                               \\
+    PK_BODY void pk_hmax3_r8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,         \\
+                                      int left, VT *m, pk_i8 *k) {                          \\
+        const VM ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};        \\
+        if (left) {                                                                         \\
+            const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                  \\
+            const VT e = __builtin_shuffle(lo, hi, ev), d = __builtin_shuffle(lo, hi, od);  \\
+            pk_hmax3_sel8_##SUFFIX(__builtin_shuffle(e, d, (VM){0, 8, 9, 10, 11, 12, 13, 14}),\\
+                                   e, d, -1, m, k);                                         \\
+        } else {                                                                            \\
+            /* a = the first window's start: lo = a[0..7], hi = a[8..15], lo2 = a[2..9],   \\
+               hi2 = a[9..16] */                                                            \\
+            const T *PK_R a = r + (2 * o - pw);                                             \\
+            const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                  \\
+            const VT lo2 = pk_ld8_##SUFFIX(a + 2), hi2 = pk_ld8_##SUFFIX(a + 9);            \\
+            pk_hmax3_sel8_##SUFFIX(__builtin_shuffle(lo, hi, ev), __builtin_shuffle(lo, hi, od),\\
+                                   __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15}),\\
+                                   (int32_t)(2 * o - pw), m, k);                            \\
         }                                                                                   \\
     }                                                                                       \\
-    /* Windows 0..7 of a[], window i reading a[2i], a[2i + 1], a[2i + 2] (a[0..16]). */    \\
-    PK_BODY void pk_hmax3_v8_##SUFFIX(const T *PK_R a, T *PK_R hm, int32_t *PK_R hc,       \\
-                                      int32_t c) {                                          \\
-        /* lo = a[0..7], hi = a[8..15], lo2 = a[2..9], hi2 = a[9..16] */                    \\
-        const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                      \\
-        const VT lo2 = pk_ld8_##SUFFIX(a + 2), hi2 = pk_ld8_##SUFFIX(a + 9);                \\
-        pk_hmax3_c8_##SUFFIX(__builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14}),    \\
-                             __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15}),    \\
-                             __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15}),  \\
-                             hm, hc, c);                                                    \\
+    /* The same, stored: hm[o..o+7] and, unless hc is NULL, hc[o..o+7]. */                  \\
+    PK_BODY void pk_hmax3_st8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,        \\
+                                       int left, T *PK_R hm, int32_t *PK_R hc) {            \\
+        VT m;                                                                               \\
+        pk_i8 k;                                                                            \\
+        pk_hmax3_r8_##SUFFIX(r, o, pw, left, &m, &k);                                       \\
+        __builtin_memcpy(hm + o, &m, sizeof m);                                             \\
+        if (hc) __builtin_memcpy(hc + o, &k, sizeof k);                                     \\
     }                                                                                       \\
-    /* Windows 0..7 of row r with one column of left padding: window i reads r[2i - 1],    \\
-       r[2i], r[2i + 1] (r[0..15]); window 0's missing r[-1] is replaced by a second r[0],  \\
-       which cannot win over the first, and reported as column 0. */                        \\
-    PK_BODY void pk_hmax3_l8_##SUFFIX(const T *PK_R r, T *PK_R hm, int32_t *PK_R hc) {     \\
-        const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                      \\
-        const VT e = __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});            \\
-        const VT d = __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});            \\
-        pk_hmax3_c8_##SUFFIX(__builtin_shuffle(e, d, (VM){0, 8, 9, 10, 11, 12, 13, 14}),    \\
-                             e, d, hm, hc, -1);                                             \\
+    /* Output windows o .. o + 7 of a row whose window rows a, b, c (consecutive) are all  \\
+       inside the plane: b's and c's row maxima made in registers (c's also stored into    \\
+       hcs, ccs for the next output row), a's read from ha, ca, and the three combined:    \\
+       out, and unless NULL idx = b0 + column (+ w for b, + 2w for c). */                   \\
+    PK_BODY void pk_max3_f8_##SUFFIX(const T *PK_R xb, const T *PK_R xc, Py_ssize_t o,      \\
+                                     Py_ssize_t pw, int left, const T *PK_R ha,             \\
+                                     const int32_t *PK_R ca, T *PK_R hcs,                   \\
+                                     int32_t *PK_R ccs, T *PK_R out, int64_t *PK_R idx,     \\
+                                     int64_t b0, int32_t w) {                               \\
+        VT vb, vc;                                                                          \\
+        pk_i8 kb, kc;                                                                       \\
+        pk_hmax3_r8_##SUFFIX(xb, o, pw, left, &vb, &kb);                                    \\
+        pk_hmax3_r8_##SUFFIX(xc, o, pw, left, &vc, &kc);                                    \\
+        __builtin_memcpy(hcs + o, &vc, sizeof vc);                                          \\
+        VT mv = pk_ld8_##SUFFIX(ha + o);                                                    \\
+        const VM t1 = pk_vtakes_##SUFFIX(vb, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t1, vb, mv);                                                  \\
+        const VM t2 = pk_vtakes_##SUFFIX(vc, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t2, vc, mv);                                                  \\
+        __builtin_memcpy(out + o, &mv, sizeof mv);                                          \\
+        if (idx) {                                                                          \\
+            __builtin_memcpy(ccs + o, &kc, sizeof kc);                                      \\
+            pk_i8 k;                                                                        \\
+            __builtin_memcpy(&k, ca + o, sizeof k);                                         \\
+            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
+            k = (s1 & (kb + w)) | (~s1 & k);                                                \\
+            k = (s2 & (kc + 2 * w)) | (~s2 & k);                                            \\
+            const pk_l8 q = __builtin_convertvector(k, pk_l8) + b0;                         \\
+            __builtin_memcpy(idx + o, &q, sizeof q);                                        \\
+        }                                                                                   \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
                                       const T *PK_R h1, const int32_t *PK_R c1,             \\
@@ -485,11 +569,16 @@ cdef extern from *:
     }
     #else
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
-    PK_BODY void pk_hmax3_v8_##SUFFIX(const T *a, T *hm, int32_t *hc, int32_t c) {         \\
-        pk_hmax3_k_##SUFFIX(a, 8, hm, hc, c);                                               \\
+    static inline void pk_hmax3_st8_##SUFFIX(const T *r, Py_ssize_t o, Py_ssize_t pw,      \\
+                                             int left, T *hm, int32_t *hc) {                \\
+        (void)r; (void)o; (void)pw; (void)left; (void)hm; (void)hc;  /* not called */       \\
     }                                                                                       \\
-    PK_BODY void pk_hmax3_l8_##SUFFIX(const T *r, T *hm, int32_t *hc) {                     \\
-        (void)r; (void)hm; (void)hc;  /* not called: PK_VEC8 is 0 */                        \\
+    static inline void pk_max3_f8_##SUFFIX(const T *xb, const T *xc, Py_ssize_t o,         \\
+                                           Py_ssize_t pw, int left, const T *ha,            \\
+                                           const int32_t *ca, T *hcs, int32_t *ccs, T *out, \\
+                                           int64_t *idx, int64_t b0, int32_t w) {           \\
+        (void)xb; (void)xc; (void)o; (void)pw; (void)left; (void)ha; (void)ca; (void)hcs;   \\
+        (void)ccs; (void)out; (void)idx; (void)b0; (void)w;  /* not called */               \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *h0, const int32_t *c0, const T *h1,         \\
                                       const int32_t *c1, const T *h2, const int32_t *c2,    \\
