@@ -272,6 +272,20 @@ cdef extern from *:
     typedef int64_t pk_l8 __attribute__((vector_size(64)));
     #define PK_MASK32_f(t) (t)
     #define PK_MASK32_d(t) __builtin_convertvector((t), pk_i8)
+    typedef int32_t pk_i4 __attribute__((vector_size(16)));
+    typedef int64_t pk_l4 __attribute__((vector_size(32)));
+    /* dst[0..7] = b + k[0..7], widened to int64 in two halves: gcc spills a 64-byte int64
+       vector stored with one memcpy to the stack and copies it 16 and 8 bytes at a time. */
+    static inline __attribute__((always_inline)) void pk_store_idx8(int64_t *dst, pk_i8 k,
+                                                                    int64_t b) {
+        pk_i4 k0, k1;
+        __builtin_memcpy(&k0, &k, 16);
+        __builtin_memcpy(&k1, (const char *)&k + 16, 16);
+        const pk_l4 q0 = __builtin_convertvector(k0, pk_l4) + b;
+        const pk_l4 q1 = __builtin_convertvector(k1, pk_l4) + b;
+        __builtin_memcpy(dst, &q0, 32);
+        __builtin_memcpy(dst + 4, &q1, 32);
+    }
     #else
     #define PK_VEC8 0
     #endif
@@ -539,8 +553,7 @@ cdef extern from *:
             const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
             k = (s1 & (kb + w)) | (~s1 & k);                                                \\
             k = (s2 & (kc + 2 * w)) | (~s2 & k);                                            \\
-            const pk_l8 q = __builtin_convertvector(k, pk_l8) + b0;                         \\
-            __builtin_memcpy(idx + o, &q, sizeof q);                                        \\
+            pk_store_idx8(idx + o, k, b0);                                                  \\
         }                                                                                   \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
@@ -563,8 +576,7 @@ cdef extern from *:
             const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
             k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
             k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
-            const pk_l8 q = __builtin_convertvector(k, pk_l8) + b0;                         \\
-            __builtin_memcpy(idx + o, &q, sizeof q);                                        \\
+            pk_store_idx8(idx + o, k, b0);                                                  \\
         }                                                                                   \\
     }
     #else

@@ -350,9 +350,7 @@ cdef extern from *:
             c_ = c_ + a[j];                                                                 \\
         }                                                                                   \\
         __builtin_memcpy(val + o, &v, sizeof v);                                            \\
-        const pk_l8 q = __builtin_convertvector(k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14},     \\
-                                                pk_l8) + b;                                 \\
-        __builtin_memcpy(idx + o, &q, sizeof q);                                            \\
+        pk_store_idx8(idx + o, k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14}, b);                  \\
     }
     PK_DEFINE_PICK_3X3(float, f, int32_t, pk_f8, pk_i8)
     PK_DEFINE_PICK_3X3(double, d, double, pk_d8, pk_l8)
