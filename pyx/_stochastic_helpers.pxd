@@ -266,16 +266,22 @@ cdef extern from *:
                                        const T *PKS_R r2, Py_ssize_t s, Py_ssize_t c0,      \\
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
-                                       int32_t w) {                                         \\
-        if (PK_VEC8 && s == 2 && hi - lo >= 8) {                                            \\
+                                       int32_t w, int left) {                               \\
+        /* left (s == 2, c0 == -1, lo == 1, hi >= 8): window 0, which overhangs the left    \\
+           edge, is done here too, in the first block */                                    \\
+        if (PK_VEC8 && s == 2 && (left || hi - lo >= 8)) {                                  \\
             /* 8 windows per block, columns split in registers (see PK_DEFINE_SEP_MAX3)  */ \\
             Py_ssize_t o = lo;                                                              \\
+            if (left) {                                                                     \\
+                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 0, 0, u, val, idx, b0, w, 1);           \\
+                o = 8;                                                                      \\
+            }                                                                               \\
             for (; o + 8 <= hi; o += 8)                                                     \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * o + c0, o, u, val, idx, b0 + 2 * o, \\
-                                        w);                                                 \\
+                                        w, 0);                                              \\
             if (o < hi)  /* the last block overlaps the one before */                       \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) + c0, hi - 8, u, val, idx, \\
-                                        b0 + 2 * (hi - 8), w);                              \\
+                                        b0 + 2 * (hi - 8), w, 0);                           \\
             return;                                                                         \\
         }                                                                                   \\
         PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
@@ -321,17 +327,29 @@ cdef extern from *:
     PK_BODY void pk_pick_3s2_v8_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
                                          const T *PKS_R r2, Py_ssize_t c, Py_ssize_t o,     \\
                                          const T *PKS_R u, T *PKS_R val,                    \\
-                                         int64_t *PKS_R idx, int64_t b, int32_t w) {        \\
+                                         int64_t *PKS_R idx, int64_t b, int32_t w,          \\
+                                         int left) {                                        \\
         const VM ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};        \\
         const VM ev1 = {0, 2, 4, 6, 9, 11, 13, 15};                                         \\
         VT a[9];                                                                            \\
         const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
         for (int j = 0; j < 3; ++j) {                                                       \\
             const VT lo_ = pk_ld8_##SUFFIX(rows[j]), hi_ = pk_ld8_##SUFFIX(rows[j] + 8);    \\
-            const VT lo2 = pk_ld8_##SUFFIX(rows[j] + 2), hi2 = pk_ld8_##SUFFIX(rows[j] + 9);\\
-            a[3 * j] = __builtin_shuffle(lo_, hi_, ev);                                     \\
-            a[3 * j + 1] = __builtin_shuffle(lo_, hi_, od);                                 \\
-            a[3 * j + 2] = __builtin_shuffle(lo2, hi2, ev1);                                \\
+            if (left) {                                                                     \\
+                /* windows 0..7 with one column of left padding, read from the rows'       \\
+                   columns 0..15: window 0's missing column is -0.0, never taken, and      \\
+                   leaving every running sum as it is (x + -0.0 == x) */                    \\
+                const VT e = __builtin_shuffle(lo_, hi_, ev), d = __builtin_shuffle(lo_, hi_, od);\\
+                a[3 * j] = __builtin_shuffle(-(VT){0}, d, (VM){0, 8, 9, 10, 11, 12, 13, 14});\\
+                a[3 * j + 1] = e;                                                           \\
+                a[3 * j + 2] = d;                                                           \\
+            } else {                                                                        \\
+                const VT lo2 = pk_ld8_##SUFFIX(rows[j] + 2);                                \\
+                const VT hi2 = pk_ld8_##SUFFIX(rows[j] + 9);                                \\
+                a[3 * j] = __builtin_shuffle(lo_, hi_, ev);                                 \\
+                a[3 * j + 1] = __builtin_shuffle(lo_, hi_, od);                             \\
+                a[3 * j + 2] = __builtin_shuffle(lo2, hi2, ev1);                            \\
+            }                                                                               \\
         }                                                                                   \\
         /* S, then the running sums again while selecting: the same additions in the same  \\
            order give the same sums, and fewer vectors are live than with all nine kept. */ \\
@@ -350,6 +368,8 @@ cdef extern from *:
             c_ = c_ + a[j];                                                                 \\
         }                                                                                   \\
         __builtin_memcpy(val + o, &v, sizeof v);                                            \\
+        if (left)  /* window 0 took nothing: its first input position is column 0 */       \\
+            k = k + ((k == 0) & (pk_i8){1, 0, 0, 0, 0, 0, 0, 0});                           \\
         pk_store_idx8(idx + o, k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14}, b);                  \\
     }
     PK_DEFINE_PICK_3X3(float, f, int32_t, pk_f8, pk_i8)
@@ -358,9 +378,10 @@ cdef extern from *:
     #define PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                              \\
     static inline void pk_pick_3s2_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,      \\
                                                Py_ssize_t c, Py_ssize_t o, const T *u,      \\
-                                               T *val, int64_t *idx, int64_t b, int32_t w) {\\
+                                               T *val, int64_t *idx, int64_t b, int32_t w,  \\
+                                               int left) {                                  \\
         (void)r0; (void)r1; (void)r2; (void)c; (void)o; (void)u; (void)val; (void)idx;      \\
-        (void)b; (void)w;  /* not called: PK_VEC8 is 0 */                                   \\
+        (void)b; (void)w; (void)left;  /* not called: PK_VEC8 is 0 */                       \\
     }
     PK_DEFINE_PICK_3X3(float, f, int32_t, void, void)
     PK_DEFINE_PICK_3X3(double, d, double, void, void)
@@ -397,10 +418,11 @@ cdef extern from *:
                         double *out) noexcept nogil
     void pk_pick_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const float *u, float *val,
-                       int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+                       int64_t *idx, int64_t b0, int32_t w, int left) noexcept nogil
     void pk_pick_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const double *u,
-                       double *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+                       double *val, int64_t *idx, int64_t b0, int32_t w,
+                       int left) noexcept nogil
     int pk_pick_2x2_f(const float *r0, const float *r1, Py_ssize_t n, const float *u,
                       float *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_d(const double *r0, const double *r1, Py_ssize_t n, const double *u,

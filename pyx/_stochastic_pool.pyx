@@ -141,16 +141,19 @@ cdef inline void _sample_row_3x3(
     cdef intp_t ow, ws
     cdef intp_t lo = pk_first_out(-pw, sw, OW)
     cdef intp_t hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
-    for ow in range(lo):
+    # column stride 2, one column of left padding, 8 windows or more: window 0 goes with the
+    # first vector block (pk_pick_3x3)
+    cdef bint left = sw == 2 and pw == 1 and lo == 1 and hi >= 8
+    for ow in range(0 if left else lo):
         ws = ow * sw - pw
         _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
                        irow + ow)
     if floating is float:
         pk_pick_3x3_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
-                      vrow, irow, hs * W - pw, <int32_t> W)
+                      vrow, irow, hs * W - pw, <int32_t> W, left)
     else:
         pk_pick_3x3_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
-                      vrow, irow, hs * W - pw, <int32_t> W)
+                      vrow, irow, hs * W - pw, <int32_t> W, left)
     for ow in range(hi, OW):
         ws = ow * sw - pw
         _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
