@@ -477,6 +477,25 @@ cdef extern from *:
     PK_BODY VT pk_vsel_##SUFFIX(VM t, VT a, VT b) {                                         \\
         return (VT)((t & (VM)a) | (~t & (VM)b));                                            \\
     }                                                                                       \\
+    /* The even and odd elements of the 16 values lo, hi: an in-lane shuffle, then the      \\
+       middle 64-bit pairs swapped (vshufps and vpermd with AVX2; gcc lowers the one-step   \\
+       two-source shuffle to three instructions). */                                        \\
+    PK_BODY VT pk_even8_##SUFFIX(VT lo, VT hi) {                                            \\
+        return __builtin_shuffle(__builtin_shuffle(lo, hi, (VM){0, 2, 8, 10, 4, 6, 12, 14}),\\
+                                 (VM){0, 1, 4, 5, 2, 3, 6, 7});                             \\
+    }                                                                                       \\
+    PK_BODY VT pk_odd8_##SUFFIX(VT lo, VT hi) {                                             \\
+        return __builtin_shuffle(__builtin_shuffle(lo, hi, (VM){1, 3, 9, 11, 5, 7, 13, 15}),\\
+                                 (VM){0, 1, 4, 5, 2, 3, 6, 7});                             \\
+    }                                                                                       \\
+    /* The three taps of windows 0..7 of a[] (window i: a[2i], a[2i + 1], a[2i + 2]),       \\
+       from a[0..16]: the evens and odds of a[0..15], and the odds of a[1..16]. */          \\
+    PK_BODY void pk_taps3_##SUFFIX(const T *PK_R a, VT *t0, VT *t1, VT *t2) {               \\
+        const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                      \\
+        *t0 = pk_even8_##SUFFIX(lo, hi);                                                    \\
+        *t1 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
+        *t2 = pk_odd8_##SUFFIX(pk_ld8_##SUFFIX(a + 1), pk_ld8_##SUFFIX(a + 9));             \\
+    }                                                                                       \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
        *m = their first maximum, *k = its column, a column below 0 (the left padding,        \\
        which never wins over its duplicate) clamped to 0. */                                \\
@@ -500,21 +519,15 @@ cdef extern from *:
        (reads r[2o - pw .. 2o - pw + 16]). */                                               \\
     PK_BODY void pk_hmax3_r8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,         \\
                                       int left, VT *m, pk_i8 *k) {                          \\
-        const VM ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};        \\
         if (left) {                                                                         \\
             const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                  \\
-            const VT e = __builtin_shuffle(lo, hi, ev), d = __builtin_shuffle(lo, hi, od);  \\
+            const VT e = pk_even8_##SUFFIX(lo, hi), d = pk_odd8_##SUFFIX(lo, hi);           \\
             pk_hmax3_sel8_##SUFFIX(__builtin_shuffle(e, d, (VM){0, 8, 9, 10, 11, 12, 13, 14}),\\
                                    e, d, -1, m, k);                                         \\
         } else {                                                                            \\
-            /* a = the first window's start: lo = a[0..7], hi = a[8..15], lo2 = a[2..9],   \\
-               hi2 = a[9..16] */                                                            \\
-            const T *PK_R a = r + (2 * o - pw);                                             \\
-            const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                  \\
-            const VT lo2 = pk_ld8_##SUFFIX(a + 2), hi2 = pk_ld8_##SUFFIX(a + 9);            \\
-            pk_hmax3_sel8_##SUFFIX(__builtin_shuffle(lo, hi, ev), __builtin_shuffle(lo, hi, od),\\
-                                   __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15}),\\
-                                   (int32_t)(2 * o - pw), m, k);                            \\
+            VT t0, t1, t2;                                                                  \\
+            pk_taps3_##SUFFIX(r + (2 * o - pw), &t0, &t1, &t2);                             \\
+            pk_hmax3_sel8_##SUFFIX(t0, t1, t2, (int32_t)(2 * o - pw), m, k);                \\
         }                                                                                   \\
     }                                                                                       \\
     /* The same, stored: hm[o..o+7] and, unless hc is NULL, hc[o..o+7]. */                  \\
@@ -848,19 +861,16 @@ cdef extern from *:
     #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
     /* a + the three taps of 8 windows, window i reading p[2i], p[2i + 1], p[2i + 2] */     \\
     PK_BODY VT pk_sum3_v8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
-        const VT lo = pk_ld8_##SUFFIX(p), hi = pk_ld8_##SUFFIX(p + 8);                      \\
-        const VT lo2 = pk_ld8_##SUFFIX(p + 2), hi2 = pk_ld8_##SUFFIX(p + 9);                \\
-        a = a + __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});                 \\
-        a = a + __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});                 \\
-        return a + __builtin_shuffle(lo2, hi2, (VM){0, 2, 4, 6, 9, 11, 13, 15});            \\
+        VT t0, t1, t2;                                                                      \\
+        pk_taps3_##SUFFIX(p, &t0, &t1, &t2);                                                \\
+        return ((a + t0) + t1) + t2;                                                        \\
     }                                                                                       \\
     /* the same for windows 0..7 with one column of left padding (p = the row; -0.0 for    \\
        window 0's missing column) */                                                        \\
     PK_BODY VT pk_sum3_l8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
         const VT lo = pk_ld8_##SUFFIX(p), hi = pk_ld8_##SUFFIX(p + 8);                      \\
-        const VT e = __builtin_shuffle(lo, hi, (VM){0, 2, 4, 6, 8, 10, 12, 14});            \\
-        const VT dd = __builtin_shuffle(lo, hi, (VM){1, 3, 5, 7, 9, 11, 13, 15});           \\
-        a = a + __builtin_shuffle(-(VT){0}, dd, (VM){0, 8, 9, 10, 11, 12, 13, 14});       \\
+        const VT e = pk_even8_##SUFFIX(lo, hi), dd = pk_odd8_##SUFFIX(lo, hi);              \\
+        a = a + __builtin_shuffle(-(VT){0}, dd, (VM){0, 8, 9, 10, 11, 12, 13, 14});         \\
         a = a + e;                                                                          \\
         return a + dd;                                                                      \\
     }                                                                                       \\

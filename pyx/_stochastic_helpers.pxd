@@ -329,26 +329,20 @@ cdef extern from *:
                                          const T *PKS_R u, T *PKS_R val,                    \\
                                          int64_t *PKS_R idx, int64_t b, int32_t w,          \\
                                          int left) {                                        \\
-        const VM ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};        \\
-        const VM ev1 = {0, 2, 4, 6, 9, 11, 13, 15};                                         \\
         VT a[9];                                                                            \\
         const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
         for (int j = 0; j < 3; ++j) {                                                       \\
-            const VT lo_ = pk_ld8_##SUFFIX(rows[j]), hi_ = pk_ld8_##SUFFIX(rows[j] + 8);    \\
             if (left) {                                                                     \\
                 /* windows 0..7 with one column of left padding, read from the rows'       \\
                    columns 0..15: window 0's missing column is -0.0, never taken, and      \\
                    leaving every running sum as it is (x + -0.0 == x) */                    \\
-                const VT e = __builtin_shuffle(lo_, hi_, ev), d = __builtin_shuffle(lo_, hi_, od);\\
+                const VT lo_ = pk_ld8_##SUFFIX(rows[j]), hi_ = pk_ld8_##SUFFIX(rows[j] + 8);\\
+                const VT e = pk_even8_##SUFFIX(lo_, hi_), d = pk_odd8_##SUFFIX(lo_, hi_);   \\
                 a[3 * j] = __builtin_shuffle(-(VT){0}, d, (VM){0, 8, 9, 10, 11, 12, 13, 14});\\
                 a[3 * j + 1] = e;                                                           \\
                 a[3 * j + 2] = d;                                                           \\
             } else {                                                                        \\
-                const VT lo2 = pk_ld8_##SUFFIX(rows[j] + 2);                                \\
-                const VT hi2 = pk_ld8_##SUFFIX(rows[j] + 9);                                \\
-                a[3 * j] = __builtin_shuffle(lo_, hi_, ev);                                 \\
-                a[3 * j + 1] = __builtin_shuffle(lo_, hi_, od);                             \\
-                a[3 * j + 2] = __builtin_shuffle(lo2, hi2, ev1);                            \\
+                pk_taps3_##SUFFIX(rows[j], &a[3 * j], &a[3 * j + 1], &a[3 * j + 2]);        \\
             }                                                                               \\
         }                                                                                   \\
         /* S, then the running sums again while selecting: the same additions in the same  \\
