@@ -263,8 +263,9 @@ cdef extern from *:
        stalls on store forwarding. A row shorter than 8 windows, and other compilers, take
        the scalar loops. Blocks of 8 cover a row with the last one overlapping the one
        before (the outputs are pure functions of the inputs, so writing one twice is
-       harmless). */
-    #if defined(__GNUC__) && !defined(__clang__)
+       harmless). POOLKIT_NO_VEC8 (CFLAGS=-DPOOLKIT_NO_VEC8) builds the scalar loops alone,
+       as other compilers get them. */
+    #if defined(__GNUC__) && !defined(__clang__) && !defined(POOLKIT_NO_VEC8)
     #define PK_VEC8 1
     typedef float pk_f8 __attribute__((vector_size(32)));
     typedef double pk_d8 __attribute__((vector_size(64)));
@@ -1140,3 +1141,5 @@ cdef extern from *:
     Py_ssize_t pk_end_out(Py_ssize_t off, Py_ssize_t s, Py_ssize_t L,
                           Py_ssize_t n_out) noexcept nogil
     Py_ssize_t pk_first_inside(Py_ssize_t start, Py_ssize_t d) noexcept nogil
+    # 1 when the 8-window vector blocks are compiled in (gcc), else 0
+    const int PK_VEC8

@@ -266,22 +266,23 @@ cdef extern from *:
                                        const T *PKS_R r2, Py_ssize_t s, Py_ssize_t c0,      \\
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
-                                       int32_t w, int left) {                               \\
+                                       int32_t w, int left, int top) {                      \\
         /* left (s == 2, c0 == -1, lo == 1, hi >= 8): window 0, which overhangs the left    \\
-           edge, is done here too, in the first block */                                    \\
+           edge, is done here too, in the first block. top (s == 2): r0 is a row of -0.0   \\
+           standing for the top padding (b0 the flat index it would have, row -1). */       \\
         if (PK_VEC8 && s == 2 && (left || hi - lo >= 8)) {                                  \\
             /* 8 windows per block, columns split in registers (see PK_DEFINE_SEP_MAX3)  */ \\
             Py_ssize_t o = lo;                                                              \\
             if (left) {                                                                     \\
-                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 0, 0, u, val, idx, b0, w, 1);           \\
+                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 0, 0, u, val, idx, b0, w, 1, top);      \\
                 o = 8;                                                                      \\
             }                                                                               \\
             for (; o + 8 <= hi; o += 8)                                                     \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * o + c0, o, u, val, idx, b0 + 2 * o, \\
-                                        w, 0);                                              \\
+                                        w, 0, top);                                         \\
             if (o < hi)  /* the last block overlaps the one before */                       \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) + c0, hi - 8, u, val, idx, \\
-                                        b0 + 2 * (hi - 8), w, 0);                           \\
+                                        b0 + 2 * (hi - 8), w, 0, top);                      \\
             return;                                                                         \\
         }                                                                                   \\
         PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
@@ -328,7 +329,7 @@ cdef extern from *:
                                          const T *PKS_R r2, Py_ssize_t c, Py_ssize_t o,     \\
                                          const T *PKS_R u, T *PKS_R val,                    \\
                                          int64_t *PKS_R idx, int64_t b, int32_t w,          \\
-                                         int left) {                                        \\
+                                         int left, int top) {                               \\
         VT a[9];                                                                            \\
         const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
         for (int j = 0; j < 3; ++j) {                                                       \\
@@ -362,8 +363,14 @@ cdef extern from *:
             c_ = c_ + a[j];                                                                 \\
         }                                                                                   \\
         __builtin_memcpy(val + o, &v, sizeof v);                                            \\
-        if (left)  /* window 0 took nothing: its first input position is column 0 */       \\
-            k = k + ((k == 0) & (pk_i8){1, 0, 0, 0, 0, 0, 0, 0});                           \\
+        if (left || top) {                                                                  \\
+            /* a window that took nothing reports its first input position: column 0       \\
+               for window 0 of a left-padded row, the next row down in the top one (tap    \\
+               0, the padding, is the only one that can leave k at 0 there) */             \\
+            const int32_t dw = top ? w : 0;                                                 \\
+            const pk_i8 fix = {dw + (left ? 1 : 0), dw, dw, dw, dw, dw, dw, dw};            \\
+            k = k + ((k == 0) & fix);                                                       \\
+        }                                                                                   \\
         pk_store_idx8(idx + o, k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14}, b);                  \\
     }
     PK_DEFINE_PICK_3X3(float, f, int32_t, pk_f8, pk_i8)
@@ -373,9 +380,9 @@ cdef extern from *:
     static inline void pk_pick_3s2_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,      \\
                                                Py_ssize_t c, Py_ssize_t o, const T *u,      \\
                                                T *val, int64_t *idx, int64_t b, int32_t w,  \\
-                                               int left) {                                  \\
+                                               int left, int top) {                         \\
         (void)r0; (void)r1; (void)r2; (void)c; (void)o; (void)u; (void)val; (void)idx;      \\
-        (void)b; (void)w; (void)left;  /* not called: PK_VEC8 is 0 */                       \\
+        (void)b; (void)w; (void)left; (void)top;  /* not called: PK_VEC8 is 0 */            \\
     }
     PK_DEFINE_PICK_3X3(float, f, int32_t, void, void)
     PK_DEFINE_PICK_3X3(double, d, double, void, void)
@@ -412,11 +419,12 @@ cdef extern from *:
                         double *out) noexcept nogil
     void pk_pick_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const float *u, float *val,
-                       int64_t *idx, int64_t b0, int32_t w, int left) noexcept nogil
+                       int64_t *idx, int64_t b0, int32_t w, int left,
+                       int top) noexcept nogil
     void pk_pick_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const double *u,
-                       double *val, int64_t *idx, int64_t b0, int32_t w,
-                       int left) noexcept nogil
+                       double *val, int64_t *idx, int64_t b0, int32_t w, int left,
+                       int top) noexcept nogil
     int pk_pick_2x2_f(const float *r0, const float *r1, Py_ssize_t n, const float *u,
                       float *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_d(const double *r0, const double *r1, Py_ssize_t n, const double *u,

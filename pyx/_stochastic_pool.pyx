@@ -44,7 +44,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from _pool_helpers cimport pk_first_out, pk_end_out
+from _pool_helpers cimport pk_first_out, pk_end_out, PK_VEC8
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
@@ -134,30 +134,40 @@ cdef inline void _sample_window(
 
 cdef inline void _sample_row_3x3(
     const floating *xp, intp_t W, intp_t hs, intp_t OW, intp_t sw, intp_t pw,
-    const floating *u, floating *vrow, index_t *irow,
+    const floating *u, floating *vrow, index_t *irow, const floating *pad,
 ) noexcept nogil:
-    """Sample one output row of 3x3 windows whose rows hs..hs+2 are inside the plane: the
-    fused loop where the columns are inside too, one window at a time at the edges."""
+    """Sample one output row of 3x3 windows whose rows hs..hs+2 are inside the plane, or,
+    with column stride 2, hs == -1 and ``pad`` a row of -0.0 standing for the top padding
+    (-0.0 is never sampled and leaves every running sum as it is): the fused loop where the
+    columns are inside too, one window at a time at the edges."""
     cdef intp_t ow, ws
     cdef intp_t lo = pk_first_out(-pw, sw, OW)
     cdef intp_t hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
     # column stride 2, one column of left padding, 8 windows or more: window 0 goes with the
     # first vector block (pk_pick_3x3)
-    cdef bint left = sw == 2 and pw == 1 and lo == 1 and hi >= 8
+    cdef bint left = PK_VEC8 and sw == 2 and pw == 1 and lo == 1 and hi >= 8
+    cdef bint top = hs < 0   # (only called so when the vector blocks take the row)
+    cdef const floating *r0 = pad if top else xp + hs * W
     for ow in range(0 if left else lo):
         ws = ow * sw - pw
-        _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
-                       irow + ow)
+        _sample_window(xp, W, max(hs, 0), hs + 3, max(ws, 0), min(ws + 3, W), u[ow],
+                       vrow + ow, irow + ow)
     if floating is float:
-        pk_pick_3x3_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
-                      vrow, irow, hs * W - pw, <int32_t> W, left)
+        pk_pick_3x3_f(r0, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
+                      vrow, irow, hs * W - pw, <int32_t> W, left, top)
     else:
-        pk_pick_3x3_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
-                      vrow, irow, hs * W - pw, <int32_t> W, left)
+        pk_pick_3x3_d(r0, xp + (hs + 1) * W, xp + (hs + 2) * W, sw, -pw, lo, hi, u,
+                      vrow, irow, hs * W - pw, <int32_t> W, left, top)
     for ow in range(hi, OW):
         ws = ow * sw - pw
-        _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u[ow], vrow + ow,
-                       irow + ow)
+        _sample_window(xp, W, max(hs, 0), hs + 3, max(ws, 0), min(ws + 3, W), u[ow],
+                       vrow + ow, irow + ow)
+
+
+cdef inline void _fill_negative_zero(floating *p, intp_t n) noexcept nogil:
+    cdef intp_t i
+    for i in range(n):
+        p[i] = -0.0
 
 
 cdef inline void _uniform_row(uint64_t key, uint64_t g0, intp_t n,
@@ -176,6 +186,7 @@ cdef inline bint _sample_plane(
     intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     floating *work,         # scratch (4 * OW,)
+    const floating *pad,    # IN  (W,) -0.0 (the top padding of 3x3 stride-2 rows), or NULL
     floating *vp,           # OUT (OH, OW)
     index_t *ip,            # OUT (OH, OW)
 ) noexcept nogil:
@@ -198,6 +209,12 @@ cdef inline bint _sample_plane(
     # next rows in while the sampling computes (a first pass over the whole plane would
     # read it from memory with nothing to overlap).
     cdef intp_t checked = 0
+    # The top output row of 3x3 stride-2 windows (hs == -1) through the vector blocks, its
+    # missing row read from ``pad``: when those blocks take the row (see pk_pick_3x3).
+    cdef intp_t lo3 = pk_first_out(-pw, sw, OW)
+    cdef intp_t hi3 = max(pk_end_out(2 - pw, sw, W, OW), lo3)
+    cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
+                        and (hi3 - lo3 >= 8 or (pw == 1 and lo3 == 1 and hi3 >= 8)))
     if fused_2x2 and floating is float:
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
@@ -233,8 +250,8 @@ cdef inline bint _sample_plane(
                 if not _all_valid(xp + checked * W, 1, (he - checked) * W):
                     return False
                 checked = he
-            if fused_3x3 and hs >= 0 and hs + 2 < H:
-                _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW)
+            if fused_3x3 and hs + 2 < H and (hs >= 0 or (hs == -1 and top_ok)):
+                _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW, pad)
             else:
                 _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
                             work + 2 * OW, vp + oh * OW, ip + oh * OW)
@@ -265,13 +282,17 @@ def stochastic_pool2d_train(
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        # Per-thread scratch: two rows of uniforms, one of thresholds and one of running sums.
-        work = <floating *> malloc(4 * max(OW, 1) * sizeof(floating))
+        # Per-thread scratch: two rows of uniforms, one of thresholds, one of running sums,
+        # then a row of -0.0 for the top padding of 3x3 stride-2 windows.
+        work = <floating *> malloc((4 * max(OW, 1) + W) * sizeof(floating))
+        if work != NULL:
+            _fill_negative_zero(work + 4 * max(OW, 1), W)
         for p in prange(P, schedule="static"):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], NULL, key, <uint64_t> (p * OH * OW),
                                    H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
+                                   work + 4 * max(OW, 1),
                                    &out[p, 0, 0], &indices[p, 0, 0]):
                 n_bad += 1
         free(work)
@@ -297,13 +318,16 @@ def stochastic_pool2d_train_uniforms(
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        work = <floating *> malloc(3 * max(OW, 1) * sizeof(floating))
+        # Per-thread scratch as in stochastic_pool2d_train (its uniform rows unused).
+        work = <floating *> malloc((4 * max(OW, 1) + W) * sizeof(floating))
+        if work != NULL:
+            _fill_negative_zero(work + 4 * max(OW, 1), W)
         for p in prange(P, schedule="static"):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], &u[p, 0, 0], 0, 0,
                                    H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
-                                   &out[p, 0, 0], &indices[p, 0, 0]):
+                                   work + 4 * max(OW, 1), &out[p, 0, 0], &indices[p, 0, 0]):
                 n_bad += 1
         free(work)
     return -1 if n_fail else n_bad
