@@ -359,7 +359,7 @@ cdef extern from *:
                 if (o < hi)  /* overlaps the block before; starts at >= lo */               \\
                     pk_hmax3_st8_##SUFFIX(r, hi - 8, pw, 0, hm, hc);                        \\
             } else {                                                                        \\
-                pk_hmax3_k_##SUFFIX(r + (2 * o - pw), hi - o, hm + o, hc ? hc + o : NULL,          \\
+                pk_hmax3_k_##SUFFIX(r + (2 * o - pw), hi - o, hm + o, hc ? hc + o : NULL,   \\
                                     (int32_t)(2 * o - pw));                                 \\
             }                                                                               \\
             o = hi;                                                                         \\
@@ -544,6 +544,27 @@ cdef extern from *:
        inside the plane: b's and c's row maxima made in registers (c's also stored into    \\
        hcs, ccs for the next output row), a's read from ha, ca, and the three combined:    \\
        out, and unless NULL idx = b0 + column (+ w for b, + 2w for c). */                   \\
+    /* Output windows o .. o + 7 from the row maxima of their three rows, top to bottom:    \\
+       (h0, c0 + o) loaded, (v1, k1) and (v2, k2) given: out[o..] = the first maximum and,  \\
+       unless idx is NULL, idx[o..] = b0 + its column (+ w1 for row 1, + w2 for row 2). */  \\
+    PK_BODY void pk_vcomb8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0, VT v1,        \\
+                                    pk_i8 k1, VT v2, pk_i8 k2, Py_ssize_t o, T *PK_R m,     \\
+                                    int64_t *PK_R idx, int64_t b0, int32_t w1, int32_t w2) {\\
+        VT mv = pk_ld8_##SUFFIX(h0 + o);                                                    \\
+        const VM t1 = pk_vtakes_##SUFFIX(v1, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t1, v1, mv);                                                  \\
+        const VM t2 = pk_vtakes_##SUFFIX(v2, mv);                                           \\
+        mv = pk_vsel_##SUFFIX(t2, v2, mv);                                                  \\
+        __builtin_memcpy(m + o, &mv, sizeof mv);                                            \\
+        if (idx) {                                                                          \\
+            pk_i8 k;                                                                        \\
+            __builtin_memcpy(&k, c0 + o, sizeof k);                                         \\
+            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
+            k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
+            k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
+            pk_store_idx8(idx + o, k, b0);                                                  \\
+        }                                                                                   \\
+    }                                                                                       \\
     PK_BODY void pk_max3_f8_##SUFFIX(const T *PK_R xb, const T *PK_R xc, Py_ssize_t o,      \\
                                      Py_ssize_t pw, int left, const T *PK_R ha,             \\
                                      const int32_t *PK_R ca, T *PK_R hcs,                   \\
@@ -554,44 +575,21 @@ cdef extern from *:
         pk_hmax3_r8_##SUFFIX(xb, o, pw, left, &vb, &kb);                                    \\
         pk_hmax3_r8_##SUFFIX(xc, o, pw, left, &vc, &kc);                                    \\
         __builtin_memcpy(hcs + o, &vc, sizeof vc);                                          \\
-        VT mv = pk_ld8_##SUFFIX(ha + o);                                                    \\
-        const VM t1 = pk_vtakes_##SUFFIX(vb, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t1, vb, mv);                                                  \\
-        const VM t2 = pk_vtakes_##SUFFIX(vc, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t2, vc, mv);                                                  \\
-        __builtin_memcpy(out + o, &mv, sizeof mv);                                          \\
-        if (idx) {                                                                          \\
-            __builtin_memcpy(ccs + o, &kc, sizeof kc);                                      \\
-            pk_i8 k;                                                                        \\
-            __builtin_memcpy(&k, ca + o, sizeof k);                                         \\
-            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
-            k = (s1 & (kb + w)) | (~s1 & k);                                                \\
-            k = (s2 & (kc + 2 * w)) | (~s2 & k);                                            \\
-            pk_store_idx8(idx + o, k, b0);                                                  \\
-        }                                                                                   \\
+        if (idx) __builtin_memcpy(ccs + o, &kc, sizeof kc);                                 \\
+        pk_vcomb8_##SUFFIX(ha, ca, vb, kb, vc, kc, o, out, idx, b0, w, 2 * w);              \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
                                       const T *PK_R h1, const int32_t *PK_R c1,             \\
                                       const T *PK_R h2, const int32_t *PK_R c2,             \\
                                       Py_ssize_t o, T *PK_R m, int64_t *PK_R idx,           \\
                                       int64_t b0, int32_t w1, int32_t w2) {                 \\
-        VT mv = pk_ld8_##SUFFIX(h0 + o);                                                    \\
-        const VT v1 = pk_ld8_##SUFFIX(h1 + o), v2 = pk_ld8_##SUFFIX(h2 + o);               \\
-        const VM t1 = pk_vtakes_##SUFFIX(v1, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t1, v1, mv);                                                  \\
-        const VM t2 = pk_vtakes_##SUFFIX(v2, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t2, v2, mv);                                                  \\
-        __builtin_memcpy(m + o, &mv, sizeof mv);                                            \\
+        pk_i8 k1 = {0}, k2 = {0};                                                           \\
         if (idx) {                                                                          \\
-            pk_i8 k, k1, k2;                                                                \\
-            __builtin_memcpy(&k, c0 + o, sizeof k);                                         \\
             __builtin_memcpy(&k1, c1 + o, sizeof k1);                                       \\
             __builtin_memcpy(&k2, c2 + o, sizeof k2);                                       \\
-            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
-            k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
-            k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
-            pk_store_idx8(idx + o, k, b0);                                                  \\
         }                                                                                   \\
+        pk_vcomb8_##SUFFIX(h0, c0, pk_ld8_##SUFFIX(h1 + o), k1, pk_ld8_##SUFFIX(h2 + o), k2,\\
+                           o, m, idx, b0, w1, w2);                                          \\
     }
     #else
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
