@@ -21,7 +21,9 @@ from _pool_helpers cimport (
     pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d, pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
-    pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f, pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f, pk_mean_bwd2_d,
+    pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f,
+    pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f,
+    pk_mean_bwd2_d,
 )
 
 
@@ -261,24 +263,25 @@ cdef inline void _backward_plane_scatter(
 cdef inline void _backward_plane_3s2(
     const floating *gp, floating *gip, intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t ph, intp_t pw, bint count_include_pad, intp_t divisor_override,
-    floating *wcount, floating *q, floating *qall, const floating *hcounts,
+    const floating *wcount, floating *q, floating *qall, const floating *hcounts,
 ) noexcept nogil:
     """One plane, 3x3 windows with stride 2 (padding 0 or 1), in gather form: each input row
     is written once, from the shares of the one or two output rows covering it (row
     ih + ph = 2a is covered by output rows a - 1 and a, row 2a + 1 by a alone), in window
     order: the reference's sums, without the zero fill and the nine read-modify-write passes
     of the scatter. ``qall``, when not NULL, takes the shares of the whole plane (OH * OW)
-    first (``hcounts``: each output row's divisor height part): the gather then never reads a share stored just before, whose store a wider load
-    cannot forward from (a stall per row on small planes). Otherwise ``q`` holds two rows of
-    shares (2 * OW), reused while ih advances."""
+    first (``hcounts``: each output row's divisor height part), and the plane is gathered
+    in one call: on small planes the per-row calls cost as much as the rows. Otherwise
+    ``q`` holds two rows of shares (2 * OW), reused while ih advances."""
     cdef intp_t ih, t, a, oh0, oh1
+    cdef const floating *wc = wcount
     if qall != NULL:
+        if divisor_override:
+            wc = NULL   # pk_scaled_plane divides by divisor_override instead
         if floating is float:
-            pk_scaled_plane_f(gp, OH, OW, hcounts, NULL if divisor_override else wcount,
-                              <float> divisor_override, qall)
+            pk_scaled_plane_f(gp, OH, OW, hcounts, wc, <float> divisor_override, qall)
         else:
-            pk_scaled_plane_d(gp, OH, OW, hcounts, NULL if divisor_override else wcount,
-                              <double> divisor_override, qall)
+            pk_scaled_plane_d(gp, OH, OW, hcounts, wc, <double> divisor_override, qall)
         if floating is float:
             pk_gather_3s2_plane_f(qall, OH, OW, H, W, ph, pw, gip)
         else:
