@@ -219,13 +219,14 @@ cdef inline void _backward_plane_scatter(
     write every position once instead, with no zero fill."""
     cdef intp_t oh, ih, j, off, hs, he, hcount
     cdef bint tiled = sh == kh and sw == kw and ph == 0 and pw == 0
+    cdef bint tiled_2x2 = tiled and kh == 2 and kw == 2
     cdef const floating *wc = wcount
     if divisor_override:
         wc = NULL   # pk_mean_bwd2 divides by divisor_override instead
     if not tiled:
         memset(gip, 0, H * W * sizeof(floating))
     for oh in range(OH):
-        if tiled and kh == 2 and kw == 2:
+        if tiled_2x2:
             # 2x2 windows: shares computed and written in one pass (see pk_mean_bwd2)
             hs = 2 * oh
             he = min(hs + 2, H)

@@ -497,6 +497,16 @@ cdef extern from *:
         *t1 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
         *t2 = pk_odd8_##SUFFIX(pk_ld8_##SUFFIX(a + 1), pk_ld8_##SUFFIX(a + 9));             \\
     }                                                                                       \\
+    /* The same for windows 0..7 of a row r with one column of left padding (window i:     \\
+       r[2i - 1], r[2i], r[2i + 1]; reads r[0..15]): window 0's missing r[-1] becomes a    \\
+       stand-in that cannot change the result: with dup a second r[0] (a max never takes a \\
+       repeat), else -0.0 (x + -0.0 == x, and no sample takes a zero). */                   \\
+    PK_BODY void pk_taps3_left_##SUFFIX(const T *PK_R r, int dup, VT *t0, VT *t1, VT *t2) { \\
+        const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                      \\
+        *t1 = pk_even8_##SUFFIX(lo, hi);                                                    \\
+        *t2 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
+        *t0 = __builtin_shuffle(dup ? *t1 : -(VT){0}, *t2, (VM){0, 8, 9, 10, 11, 12, 13, 14});\\
+    }                                                                                       \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
        *m = their first maximum, *k = its column, a column below 0 (the left padding,        \\
        which never wins over its duplicate) clamped to 0. */                                \\
@@ -520,16 +530,10 @@ cdef extern from *:
        (reads r[2o - pw .. 2o - pw + 16]). */                                               \\
     PK_BODY void pk_hmax3_r8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,         \\
                                       int left, VT *m, pk_i8 *k) {                          \\
-        if (left) {                                                                         \\
-            const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                  \\
-            const VT e = pk_even8_##SUFFIX(lo, hi), d = pk_odd8_##SUFFIX(lo, hi);           \\
-            pk_hmax3_sel8_##SUFFIX(__builtin_shuffle(e, d, (VM){0, 8, 9, 10, 11, 12, 13, 14}),\\
-                                   e, d, -1, m, k);                                         \\
-        } else {                                                                            \\
-            VT t0, t1, t2;                                                                  \\
-            pk_taps3_##SUFFIX(r + (2 * o - pw), &t0, &t1, &t2);                             \\
-            pk_hmax3_sel8_##SUFFIX(t0, t1, t2, (int32_t)(2 * o - pw), m, k);                \\
-        }                                                                                   \\
+        VT t0, t1, t2;                                                                      \\
+        if (left) pk_taps3_left_##SUFFIX(r, 1, &t0, &t1, &t2);                              \\
+        else pk_taps3_##SUFFIX(r + (2 * o - pw), &t0, &t1, &t2);                            \\
+        pk_hmax3_sel8_##SUFFIX(t0, t1, t2, left ? -1 : (int32_t)(2 * o - pw), m, k);        \\
     }                                                                                       \\
     /* The same, stored: hm[o..o+7] and, unless hc is NULL, hc[o..o+7]. */                  \\
     PK_BODY void pk_hmax3_st8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,        \\
@@ -540,10 +544,6 @@ cdef extern from *:
         __builtin_memcpy(hm + o, &m, sizeof m);                                             \\
         if (hc) __builtin_memcpy(hc + o, &k, sizeof k);                                     \\
     }                                                                                       \\
-    /* Output windows o .. o + 7 of a row whose window rows a, b, c (consecutive) are all  \\
-       inside the plane: b's and c's row maxima made in registers (c's also stored into    \\
-       hcs, ccs for the next output row), a's read from ha, ca, and the three combined:    \\
-       out, and unless NULL idx = b0 + column (+ w for b, + 2w for c). */                   \\
     /* Output windows o .. o + 7 from the row maxima of their three rows, top to bottom:    \\
        (h0, c0 + o) loaded, (v1, k1) and (v2, k2) given: out[o..] = the first maximum and,  \\
        unless idx is NULL, idx[o..] = b0 + its column (+ w1 for row 1, + w2 for row 2). */  \\
@@ -565,6 +565,10 @@ cdef extern from *:
             pk_store_idx8(idx + o, k, b0);                                                  \\
         }                                                                                   \\
     }                                                                                       \\
+    /* Output windows o .. o + 7 of a row whose window rows a, b, c (consecutive) are all  \\
+       inside the plane: b's and c's row maxima made in registers (c's also stored into    \\
+       hcs, ccs for the next output row), a's read from ha, ca, and the three combined:    \\
+       out, and unless NULL idx = b0 + column (+ w for b, + 2w for c). */                   \\
     PK_BODY void pk_max3_f8_##SUFFIX(const T *PK_R xb, const T *PK_R xc, Py_ssize_t o,      \\
                                      Py_ssize_t pw, int left, const T *PK_R ha,             \\
                                      const int32_t *PK_R ca, T *PK_R hcs,                   \\
@@ -867,11 +871,9 @@ cdef extern from *:
     /* the same for windows 0..7 with one column of left padding (p = the row; -0.0 for    \\
        window 0's missing column) */                                                        \\
     PK_BODY VT pk_sum3_l8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
-        const VT lo = pk_ld8_##SUFFIX(p), hi = pk_ld8_##SUFFIX(p + 8);                      \\
-        const VT e = pk_even8_##SUFFIX(lo, hi), dd = pk_odd8_##SUFFIX(lo, hi);              \\
-        a = a + __builtin_shuffle(-(VT){0}, dd, (VM){0, 8, 9, 10, 11, 12, 13, 14});         \\
-        a = a + e;                                                                          \\
-        return a + dd;                                                                      \\
+        VT t0, t1, t2;                                                                      \\
+        pk_taps3_left_##SUFFIX(p, 0, &t0, &t1, &t2);                                        \\
+        return ((a + t0) + t1) + t2;                                                        \\
     }                                                                                       \\
     PK_BODY void pk_mean3_store_##SUFFIX(VT a, Py_ssize_t o, T hcount,                     \\
                                          const T *PK_R wcount, T d, T *PK_R out) {          \\

@@ -333,18 +333,11 @@ cdef extern from *:
         VT a[9];                                                                            \\
         const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
         for (int j = 0; j < 3; ++j) {                                                       \\
-            if (left) {                                                                     \\
-                /* windows 0..7 with one column of left padding, read from the rows'       \\
-                   columns 0..15: window 0's missing column is -0.0, never taken, and      \\
-                   leaving every running sum as it is (x + -0.0 == x) */                    \\
-                const VT lo_ = pk_ld8_##SUFFIX(rows[j]), hi_ = pk_ld8_##SUFFIX(rows[j] + 8);\\
-                const VT e = pk_even8_##SUFFIX(lo_, hi_), d = pk_odd8_##SUFFIX(lo_, hi_);   \\
-                a[3 * j] = __builtin_shuffle(-(VT){0}, d, (VM){0, 8, 9, 10, 11, 12, 13, 14});\\
-                a[3 * j + 1] = e;                                                           \\
-                a[3 * j + 2] = d;                                                           \\
-            } else {                                                                        \\
-                pk_taps3_##SUFFIX(rows[j], &a[3 * j], &a[3 * j + 1], &a[3 * j + 2]);        \\
-            }                                                                               \\
+            /* left: windows 0..7 with one column of left padding, window 0's missing      \\
+               column -0.0 (never taken, every running sum unchanged: x + -0.0 == x) */     \\
+            VT *PKS_R t = a + 3 * j;                                                        \\
+            if (left) pk_taps3_left_##SUFFIX(rows[j], 0, t, t + 1, t + 2);                  \\
+            else pk_taps3_##SUFFIX(rows[j], t, t + 1, t + 2);                               \\
         }                                                                                   \\
         /* S, then the running sums again while selecting: the same additions in the same  \\
            order give the same sums, and fewer vectors are live than with all nine kept. */ \\

@@ -165,6 +165,7 @@ cdef inline void _sample_row_3x3(
 
 
 cdef inline void _fill_negative_zero(floating *p, intp_t n) noexcept nogil:
+    """p[0:n] = -0.0 (the stand-in for the top padding row, see _sample_row_3x3)."""
     cdef intp_t i
     for i in range(n):
         p[i] = -0.0
