@@ -273,17 +273,22 @@ cdef extern from *:
     typedef int64_t pk_l8 __attribute__((vector_size(64)));
     #define PK_MASK32_f(t) (t)
     #define PK_MASK32_d(t) __builtin_convertvector((t), pk_i8)
-    typedef int32_t pk_i4 __attribute__((vector_size(16)));
     typedef int64_t pk_l4 __attribute__((vector_size(32)));
-    /* dst[0..7] = b + k[0..7], widened to int64 in two halves: gcc spills a 64-byte int64
-       vector stored with one memcpy to the stack and copies it 16 and 8 bytes at a time. */
+    /* dst[0..7] = b + k[0..7] for k[i] >= 0, widened to int64 in two halves: gcc spills a
+       64-byte int64 vector stored with one memcpy to the stack and copies it 16 and 8 bytes
+       at a time. The widening is a zero extension written as shuffles with a zero vector,
+       which gcc's AVX2 clone turns into one vpmovzxdq per half (its lowering of a 4-lane
+       __builtin_convertvector took four instructions a half). */
     static inline __attribute__((always_inline)) void pk_store_idx8(int64_t *dst, pk_i8 k,
                                                                     int64_t b) {
-        pk_i4 k0, k1;
-        __builtin_memcpy(&k0, &k, 16);
-        __builtin_memcpy(&k1, (const char *)&k + 16, 16);
-        const pk_l4 q0 = __builtin_convertvector(k0, pk_l4) + b;
-        const pk_l4 q1 = __builtin_convertvector(k1, pk_l4) + b;
+        const pk_i8 zero = {0}, lo = {0, 8, 1, 9, 2, 10, 3, 11};
+        const pk_i8 k_hi = __builtin_shuffle(k, (pk_i8){4, 5, 6, 7, 4, 5, 6, 7});
+        const pk_i8 z0 = __builtin_shuffle(k, zero, lo), z1 = __builtin_shuffle(k_hi, zero, lo);
+        pk_l4 q0, q1;
+        __builtin_memcpy(&q0, &z0, 32);
+        __builtin_memcpy(&q1, &z1, 32);
+        q0 += b;
+        q1 += b;
         __builtin_memcpy(dst, &q0, 32);
         __builtin_memcpy(dst + 4, &q1, 32);
     }
@@ -473,7 +478,11 @@ cdef extern from *:
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
     PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
     PK_BODY VM pk_vtakes_##SUFFIX(VT v, VT cur) {                                           \\
-        return (v > cur) | ((v != v) & (cur == cur));                                       \\
+        /* PK_TAKES: not (v <= cur) is v > cur or either one NaN; cur == cur drops a NaN     \\
+           cur. Two compares and an and (vcmpnleps, vcmpeqps, vpand) where the literal      \\
+           form takes three compares, an and and an or. */                                  \\
+        const VM le = v <= cur;                                                             \\
+        return ~le & (cur == cur);                                                          \\
     }                                                                                       \\
     PK_BODY VT pk_vsel_##SUFFIX(VM t, VT a, VT b) {                                         \\
         return (VT)((t & (VM)a) | (~t & (VM)b));                                            \\
