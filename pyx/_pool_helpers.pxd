@@ -274,6 +274,8 @@ cdef extern from *:
     #define PK_MASK32_f(t) (t)
     #define PK_MASK32_d(t) __builtin_convertvector((t), pk_i8)
     typedef int64_t pk_l4 __attribute__((vector_size(32)));
+    typedef double pk_d4 __attribute__((vector_size(32)));
+    typedef int32_t pk_i4 __attribute__((vector_size(16)));
     /* dst[0..7] = b + k[0..7] for k[i] >= 0, widened to int64 in two halves: gcc spills a
        64-byte int64 vector stored with one memcpy to the stack and copies it 16 and 8 bytes
        at a time. The widening is a zero extension written as shuffles with a zero vector,
@@ -292,10 +294,16 @@ cdef extern from *:
         __builtin_memcpy(dst, &q0, 32);
         __builtin_memcpy(dst + 4, &q1, 32);
     }
+    /* dst[0..3] = b + k[0..3] (the 4-double blocks' columns are int64 lanes already). */
+    static inline __attribute__((always_inline)) void pk_store_idx4(int64_t *dst, pk_l4 k,
+                                                                    int64_t b) {
+        const pk_l4 q = k + b;
+        __builtin_memcpy(dst, &q, 32);
+    }
     #else
     #define PK_VEC8 0
     #endif
-    #define PK_DEFINE_SEP_MAX3(T, SUFFIX, VT, VM)                                           \\
+    #define PK_DEFINE_SEP_MAX3(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                       \\
     PK_BODY void pk_hmax3_k_##SUFFIX(const T *PK_R a, Py_ssize_t n, T *PK_R hm,            \\
                                      int32_t *PK_R hc, int32_t c) {                         \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
@@ -325,7 +333,7 @@ cdef extern from *:
             if (idx) idx[o] = b0 + k;                                                       \\
         }                                                                                   \\
     }                                                                                       \\
-    PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                                      \\
+    PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                                   \\
     /* Window o of a row at the edge: columns 2o - pw .. 2o - pw + 2 clipped to [0, W). */ \\
     static inline void pk_hmax3_edge_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t o,  \\
                                               Py_ssize_t pw, T *PK_R hm,                    \\
@@ -351,18 +359,19 @@ cdef extern from *:
     PK_BODY void pk_hmax3s2_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t OW,         \\
                                     Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,            \\
                                     T *PK_R hm, int32_t *PK_R hc) {                         \\
+        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
         Py_ssize_t o = 0;                                                                   \\
-        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= 8) {                                     \\
+        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= L) {                                     \\
             /* windows 0..7, the left edge included, in one block */                        \\
             pk_hmax3_st8_##SUFFIX(r, 0, 1, 1, hm, hc);                                      \\
-            o = 8;                                                                          \\
+            o = L;                                                                          \\
         }                                                                                   \\
         for (; o < lo; ++o) pk_hmax3_edge_##SUFFIX(r, W, o, pw, hm, hc);                    \\
         if (o < hi) {                                                                       \\
-            if (PK_VEC8 && hi - lo >= 8) {                                                  \\
-                for (; o + 8 <= hi; o += 8) pk_hmax3_st8_##SUFFIX(r, o, pw, 0, hm, hc);     \\
+            if (PK_VEC8 && hi - lo >= L) {                                                  \\
+                for (; o + L <= hi; o += L) pk_hmax3_st8_##SUFFIX(r, o, pw, 0, hm, hc);     \\
                 if (o < hi)  /* overlaps the block before; starts at >= lo */               \\
-                    pk_hmax3_st8_##SUFFIX(r, hi - 8, pw, 0, hm, hc);                        \\
+                    pk_hmax3_st8_##SUFFIX(r, hi - L, pw, 0, hm, hc);                        \\
             } else {                                                                        \\
                 pk_hmax3_k_##SUFFIX(r + (2 * o - pw), hi - o, hm + o, hc ? hc + o : NULL,   \\
                                     (int32_t)(2 * o - pw));                                 \\
@@ -380,12 +389,13 @@ cdef extern from *:
                                   const T *PK_R h2, const int32_t *PK_R c2, Py_ssize_t n,   \\
                                   T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w1,     \\
                                   int32_t w2) {                                             \\
-        if (PK_VEC8 && n >= 8) {                                                            \\
+        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
+        if (PK_VEC8 && n >= L) {                                                            \\
             Py_ssize_t o = 0;                                                               \\
-            for (; o + 8 <= n; o += 8)                                                      \\
+            for (; o + L <= n; o += L)                                                      \\
                 pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, o, m, idx, b0, w1, w2);        \\
             if (o < n)                                                                      \\
-                pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, n - 8, m, idx, b0, w1, w2);    \\
+                pk_vmax3_v8_##SUFFIX(h0, c0, h1, c1, h2, c2, n - L, m, idx, b0, w1, w2);    \\
         } else {                                                                            \\
             pk_vmax3_k_##SUFFIX(h0, c0, h1, c1, h2, c2, n, m, idx, b0, w1, w2);             \\
         }                                                                                   \\
@@ -402,16 +412,17 @@ cdef extern from *:
                                        T *PK_R hbs, int32_t *PK_R cbs, T *PK_R hcs,         \\
                                        int32_t *PK_R ccs, T *PK_R out, int64_t *PK_R idx,   \\
                                        int64_t b0) {                                        \\
+        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
         const int32_t w = (int32_t)W;                                                       \\
         Py_ssize_t o = 0;                                                                   \\
         if (pw == 1) {                                                                      \\
             pk_max3_f8_##SUFFIX(xb, xc, 0, 1, 1, ha, ca, hcs, ccs, out, idx, b0, w);        \\
-            o = 8;                                                                          \\
+            o = L;                                                                          \\
         }                                                                                   \\
-        for (; o + 8 <= hi; o += 8)                                                         \\
+        for (; o + L <= hi; o += L)                                                         \\
             pk_max3_f8_##SUFFIX(xb, xc, o, pw, 0, ha, ca, hcs, ccs, out, idx, b0, w);       \\
         if (o < hi)  /* overlaps the block before; starts at >= lo */                       \\
-            pk_max3_f8_##SUFFIX(xb, xc, hi - 8, pw, 0, ha, ca, hcs, ccs, out, idx, b0, w);  \\
+            pk_max3_f8_##SUFFIX(xb, xc, hi - L, pw, 0, ha, ca, hcs, ccs, out, idx, b0, w);  \\
         if (hi < OW) {                                                                      \\
             for (o = hi; o < OW; ++o) {                                                     \\
                 pk_hmax3_edge_##SUFFIX(xb, W, o, pw, hbs, idx ? cbs : NULL);                \\
@@ -433,9 +444,10 @@ cdef extern from *:
                                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,       \\
                                          Py_ssize_t hi, T *PK_R out, int64_t *PK_R idx,     \\
                                          T *PK_R hbuf, int32_t *PK_R cbuf) {                \\
+        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
         Py_ssize_t slot_row[3] = {-1, -1, -1};                                              \\
         /* stride 2, rows of 8 windows or more: the inside rows in one pass each */         \\
-        const int fused = PK_VEC8 && sh == 2 && hi >= 8 && lo == pw && pw <= 1;             \\
+        const int fused = PK_VEC8 && sh == 2 && hi >= L && lo == pw && pw <= 1;             \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             const Py_ssize_t hs = oh * sh - ph;                                             \\
             if (fused && hs >= 0 && hs + 2 < H) {                                           \\
@@ -474,8 +486,26 @@ cdef extern from *:
         }                                                                                   \\
     }
     #if PK_VEC8
-    /* 8 windows: loads and stores through memcpy (unaligned), selects as bit masks. */
-    #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
+    /* The vector primitives, per vector suffix VS: f (8 floats), d (8 doubles: the mean and
+       stochastic blocks) and d4 (4 doubles: the max blocks; without AVX-512, gcc 12 keeps
+       a 64-byte vector on the stack and splits its compares into scalar ones, which made
+       the 8-double max blocks slower than the scalar loop). L = lanes of a vector; the
+       "8" in the names is the float block. Loads and stores go through memcpy
+       (unaligned), selects are bit masks. The shuffle masks: the evens (EVEN1 then PAIRS)
+       and odds (ODD1 then PAIRS) of two vectors, and SHIFT (one lane in from the left). */
+    #define PK_EVEN1_f ((pk_i8){0, 2, 8, 10, 4, 6, 12, 14})
+    #define PK_ODD1_f ((pk_i8){1, 3, 9, 11, 5, 7, 13, 15})
+    #define PK_PAIRS_f ((pk_i8){0, 1, 4, 5, 2, 3, 6, 7})
+    #define PK_SHIFT_f ((pk_i8){0, 8, 9, 10, 11, 12, 13, 14})
+    #define PK_EVEN1_d ((pk_l8){0, 2, 8, 10, 4, 6, 12, 14})
+    #define PK_ODD1_d ((pk_l8){1, 3, 9, 11, 5, 7, 13, 15})
+    #define PK_PAIRS_d ((pk_l8){0, 1, 4, 5, 2, 3, 6, 7})
+    #define PK_SHIFT_d ((pk_l8){0, 8, 9, 10, 11, 12, 13, 14})
+    #define PK_EVEN1_d4 ((pk_l4){0, 4, 2, 6})
+    #define PK_ODD1_d4 ((pk_l4){1, 5, 3, 7})
+    #define PK_PAIRS_d4 ((pk_l4){0, 2, 1, 3})
+    #define PK_SHIFT_d4 ((pk_l4){0, 4, 5, 6})
+    #define PK_VEC_PRIMS(T, SUFFIX, VT, VM)                                                 \\
     PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
     PK_BODY VM pk_vtakes_##SUFFIX(VT v, VT cur) {                                           \\
         /* PK_TAKES: not (v <= cur) is v > cur or either one NaN; cur == cur drops a NaN     \\
@@ -487,48 +517,66 @@ cdef extern from *:
     PK_BODY VT pk_vsel_##SUFFIX(VM t, VT a, VT b) {                                         \\
         return (VT)((t & (VM)a) | (~t & (VM)b));                                            \\
     }                                                                                       \\
-    /* The even and odd elements of the 16 values lo, hi: an in-lane shuffle, then the      \\
-       middle 64-bit pairs swapped (vshufps and vpermd with AVX2; gcc lowers the one-step   \\
-       two-source shuffle to three instructions). */                                        \\
+    /* The even and odd elements of the 2L values lo, hi: an in-lane shuffle, then the      \\
+       middle 64-bit pairs swapped (vshufps and vpermd with AVX2 for floats, vunpcklpd and  \\
+       vpermpd for 4 doubles; gcc lowers the one-step two-source shuffle to three           \\
+       instructions). */                                                                    \\
     PK_BODY VT pk_even8_##SUFFIX(VT lo, VT hi) {                                            \\
-        return __builtin_shuffle(__builtin_shuffle(lo, hi, (VM){0, 2, 8, 10, 4, 6, 12, 14}),\\
-                                 (VM){0, 1, 4, 5, 2, 3, 6, 7});                             \\
+        return __builtin_shuffle(__builtin_shuffle(lo, hi, PK_EVEN1_##SUFFIX), PK_PAIRS_##SUFFIX); \\
     }                                                                                       \\
     PK_BODY VT pk_odd8_##SUFFIX(VT lo, VT hi) {                                             \\
-        return __builtin_shuffle(__builtin_shuffle(lo, hi, (VM){1, 3, 9, 11, 5, 7, 13, 15}),\\
-                                 (VM){0, 1, 4, 5, 2, 3, 6, 7});                             \\
+        return __builtin_shuffle(__builtin_shuffle(lo, hi, PK_ODD1_##SUFFIX), PK_PAIRS_##SUFFIX); \\
     }                                                                                       \\
-    /* The three taps of windows 0..7 of a[] (window i: a[2i], a[2i + 1], a[2i + 2]),       \\
-       from a[0..16]: the evens and odds of a[0..15], and the odds of a[1..16]. */          \\
+    /* The three taps of windows 0..L-1 of a[] (window i: a[2i], a[2i + 1], a[2i + 2]),    \\
+       from a[0..2L]: the evens and odds of a[0..2L-1], and the odds of a[1..2L]. */        \\
     PK_BODY void pk_taps3_##SUFFIX(const T *PK_R a, VT *t0, VT *t1, VT *t2) {               \\
-        const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + 8);                      \\
+        enum { L = sizeof(VT) / sizeof(T) };                                                \\
+        const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + L);                      \\
         *t0 = pk_even8_##SUFFIX(lo, hi);                                                    \\
         *t1 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
-        *t2 = pk_odd8_##SUFFIX(pk_ld8_##SUFFIX(a + 1), pk_ld8_##SUFFIX(a + 9));             \\
+        *t2 = pk_odd8_##SUFFIX(pk_ld8_##SUFFIX(a + 1), pk_ld8_##SUFFIX(a + 1 + L));         \\
     }                                                                                       \\
-    /* The same for windows 0..7 of a row r with one column of left padding (window i:     \\
-       r[2i - 1], r[2i], r[2i + 1]; reads r[0..15]): window 0's missing r[-1] becomes a    \\
+    /* The same for windows 0..L-1 of a row r with one column of left padding (window i:   \\
+       r[2i - 1], r[2i], r[2i + 1]; reads r[0..2L-1]): window 0's missing r[-1] becomes a  \\
        stand-in that cannot change the result: with dup a second r[0] (a max never takes a \\
        repeat), else -0.0 (x + -0.0 == x, and no sample takes a zero). */                   \\
     PK_BODY void pk_taps3_left_##SUFFIX(const T *PK_R r, int dup, VT *t0, VT *t1, VT *t2) { \\
-        const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + 8);                      \\
+        enum { L = sizeof(VT) / sizeof(T) };                                                \\
+        const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + L);                      \\
         *t1 = pk_even8_##SUFFIX(lo, hi);                                                    \\
         *t2 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
-        *t0 = __builtin_shuffle(dup ? *t1 : -(VT){0}, *t2, (VM){0, 8, 9, 10, 11, 12, 13, 14});\\
+        *t0 = __builtin_shuffle(dup ? *t1 : -(VT){0}, *t2, PK_SHIFT_##SUFFIX);              \\
+    }
+    /* The 3x3 max blocks of L windows on the primitives of vector suffix VS: KT holds the
+       winners' columns (int32 lanes for floats, int64 for doubles, as wide as the compare
+       masks VM), IT is the int32 vector of L lanes they are kept in, STIDX stores them
+       as int64 indices. */
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
+    enum { pk_lanes_##SUFFIX = (int)(sizeof(VT) / sizeof(T)) };                             \\
+    PK_BODY KT pk_kld_##SUFFIX(const int32_t *PK_R p) {                                     \\
+        IT v;                                                                               \\
+        __builtin_memcpy(&v, p, sizeof v);                                                  \\
+        return __builtin_convertvector(v, KT);                                              \\
+    }                                                                                       \\
+    PK_BODY void pk_kst_##SUFFIX(int32_t *PK_R p, KT k) {                                   \\
+        const IT v = __builtin_convertvector(k, IT);                                        \\
+        __builtin_memcpy(p, &v, sizeof v);                                                  \\
     }                                                                                       \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
        *m = their first maximum, *k = its column, a column below 0 (the left padding,        \\
        which never wins over its duplicate) clamped to 0. */                                \\
-    PK_BODY void pk_hmax3_sel8_##SUFFIX(VT t0, VT t1, VT t2, int32_t c, VT *m, pk_i8 *k) {  \\
+    PK_BODY void pk_hmax3_sel8_##SUFFIX(VT t0, VT t1, VT t2, int32_t c, VT *m, KT *k) {     \\
         VT mv = t0;                                                                         \\
-        VM t = pk_vtakes_##SUFFIX(t1, mv);                                                  \\
-        mv = pk_vsel_##SUFFIX(t, t1, mv);                                                   \\
-        pk_i8 kk = PK_MASK32_##SUFFIX(t) & 1;                                               \\
-        t = pk_vtakes_##SUFFIX(t2, mv);                                                     \\
-        mv = pk_vsel_##SUFFIX(t, t2, mv);                                                   \\
-        const pk_i8 t32 = PK_MASK32_##SUFFIX(t);                                            \\
-        kk = (t32 & 2) | (~t32 & kk);                                                       \\
-        kk = kk + c + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};                                   \\
+        VM t = pk_vtakes_##VS(t1, mv);                                                      \\
+        mv = pk_vsel_##VS(t, t1, mv);                                                       \\
+        KT kk = (KT)t & 1;                                                                  \\
+        t = pk_vtakes_##VS(t2, mv);                                                         \\
+        mv = pk_vsel_##VS(t, t2, mv);                                                       \\
+        const KT tk = (KT)t;                                                                \\
+        kk = (tk & 2) | (~tk & kk);                                                         \\
+        KT lane2;                                                                           \\
+        for (int i = 0; i < pk_lanes_##SUFFIX; ++i) lane2[i] = 2 * i;                       \\
+        kk = kk + c + lane2;                                                                \\
         *m = mv;                                                                            \\
         *k = kk & ~(kk >> 31);                                                              \\
     }                                                                                       \\
@@ -538,40 +586,39 @@ cdef extern from *:
        the first, and is reported as column 0); otherwise every window is inside the row    \\
        (reads r[2o - pw .. 2o - pw + 16]). */                                               \\
     PK_BODY void pk_hmax3_r8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,         \\
-                                      int left, VT *m, pk_i8 *k) {                          \\
+                                      int left, VT *m, KT *k) {                             \\
         VT t0, t1, t2;                                                                      \\
-        if (left) pk_taps3_left_##SUFFIX(r, 1, &t0, &t1, &t2);                              \\
-        else pk_taps3_##SUFFIX(r + (2 * o - pw), &t0, &t1, &t2);                            \\
+        if (left) pk_taps3_left_##VS(r, 1, &t0, &t1, &t2);                                  \\
+        else pk_taps3_##VS(r + (2 * o - pw), &t0, &t1, &t2);                                \\
         pk_hmax3_sel8_##SUFFIX(t0, t1, t2, left ? -1 : (int32_t)(2 * o - pw), m, k);        \\
     }                                                                                       \\
     /* The same, stored: hm[o..o+7] and, unless hc is NULL, hc[o..o+7]. */                  \\
     PK_BODY void pk_hmax3_st8_##SUFFIX(const T *PK_R r, Py_ssize_t o, Py_ssize_t pw,        \\
                                        int left, T *PK_R hm, int32_t *PK_R hc) {            \\
         VT m;                                                                               \\
-        pk_i8 k;                                                                            \\
+        KT k;                                                                               \\
         pk_hmax3_r8_##SUFFIX(r, o, pw, left, &m, &k);                                       \\
         __builtin_memcpy(hm + o, &m, sizeof m);                                             \\
-        if (hc) __builtin_memcpy(hc + o, &k, sizeof k);                                     \\
+        if (hc) pk_kst_##SUFFIX(hc + o, k);                                                 \\
     }                                                                                       \\
     /* Output windows o .. o + 7 from the row maxima of their three rows, top to bottom:    \\
        (h0, c0 + o) loaded, (v1, k1) and (v2, k2) given: out[o..] = the first maximum and,  \\
        unless idx is NULL, idx[o..] = b0 + its column (+ w1 for row 1, + w2 for row 2). */  \\
     PK_BODY void pk_vcomb8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0, VT v1,        \\
-                                    pk_i8 k1, VT v2, pk_i8 k2, Py_ssize_t o, T *PK_R m,     \\
+                                    KT k1, VT v2, KT k2, Py_ssize_t o, T *PK_R m,           \\
                                     int64_t *PK_R idx, int64_t b0, int32_t w1, int32_t w2) {\\
-        VT mv = pk_ld8_##SUFFIX(h0 + o);                                                    \\
-        const VM t1 = pk_vtakes_##SUFFIX(v1, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t1, v1, mv);                                                  \\
-        const VM t2 = pk_vtakes_##SUFFIX(v2, mv);                                           \\
-        mv = pk_vsel_##SUFFIX(t2, v2, mv);                                                  \\
+        VT mv = pk_ld8_##VS(h0 + o);                                                        \\
+        const VM t1 = pk_vtakes_##VS(v1, mv);                                               \\
+        mv = pk_vsel_##VS(t1, v1, mv);                                                      \\
+        const VM t2 = pk_vtakes_##VS(v2, mv);                                               \\
+        mv = pk_vsel_##VS(t2, v2, mv);                                                      \\
         __builtin_memcpy(m + o, &mv, sizeof mv);                                            \\
         if (idx) {                                                                          \\
-            pk_i8 k;                                                                        \\
-            __builtin_memcpy(&k, c0 + o, sizeof k);                                         \\
-            const pk_i8 s1 = PK_MASK32_##SUFFIX(t1), s2 = PK_MASK32_##SUFFIX(t2);           \\
+            KT k = pk_kld_##SUFFIX(c0 + o);                                                 \\
+            const KT s1 = (KT)t1, s2 = (KT)t2;                                              \\
             k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
             k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
-            pk_store_idx8(idx + o, k, b0);                                                  \\
+            STIDX(idx + o, k, b0);                                                          \\
         }                                                                                   \\
     }                                                                                       \\
     /* Output windows o .. o + 7 of a row whose window rows a, b, c (consecutive) are all  \\
@@ -584,11 +631,11 @@ cdef extern from *:
                                      int32_t *PK_R ccs, T *PK_R out, int64_t *PK_R idx,     \\
                                      int64_t b0, int32_t w) {                               \\
         VT vb, vc;                                                                          \\
-        pk_i8 kb, kc;                                                                       \\
+        KT kb, kc;                                                                          \\
         pk_hmax3_r8_##SUFFIX(xb, o, pw, left, &vb, &kb);                                    \\
         pk_hmax3_r8_##SUFFIX(xc, o, pw, left, &vc, &kc);                                    \\
         __builtin_memcpy(hcs + o, &vc, sizeof vc);                                          \\
-        if (idx) __builtin_memcpy(ccs + o, &kc, sizeof kc);                                 \\
+        if (idx) pk_kst_##SUFFIX(ccs + o, kc);                                              \\
         pk_vcomb8_##SUFFIX(ha, ca, vb, kb, vc, kc, o, out, idx, b0, w, 2 * w);              \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
@@ -596,16 +643,17 @@ cdef extern from *:
                                       const T *PK_R h2, const int32_t *PK_R c2,             \\
                                       Py_ssize_t o, T *PK_R m, int64_t *PK_R idx,           \\
                                       int64_t b0, int32_t w1, int32_t w2) {                 \\
-        pk_i8 k1 = {0}, k2 = {0};                                                           \\
+        KT k1 = {0}, k2 = {0};                                                              \\
         if (idx) {                                                                          \\
-            __builtin_memcpy(&k1, c1 + o, sizeof k1);                                       \\
-            __builtin_memcpy(&k2, c2 + o, sizeof k2);                                       \\
+            k1 = pk_kld_##SUFFIX(c1 + o);                                                   \\
+            k2 = pk_kld_##SUFFIX(c2 + o);                                                   \\
         }                                                                                   \\
-        pk_vcomb8_##SUFFIX(h0, c0, pk_ld8_##SUFFIX(h1 + o), k1, pk_ld8_##SUFFIX(h2 + o), k2,\\
+        pk_vcomb8_##SUFFIX(h0, c0, pk_ld8_##VS(h1 + o), k1, pk_ld8_##VS(h2 + o), k2,        \\
                            o, m, idx, b0, w1, w2);                                          \\
     }
     #else
-    #define PK_SEP_MAX3_VEC(T, SUFFIX, VT, VM)                                              \\
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
+    enum { pk_lanes_##SUFFIX = 8 };                                                         \\
     static inline void pk_hmax3_st8_##SUFFIX(const T *r, Py_ssize_t o, Py_ssize_t pw,      \\
                                              int left, T *hm, int32_t *hc) {                \\
         (void)r; (void)o; (void)pw; (void)left; (void)hm; (void)hc;  /* not called */       \\
@@ -631,11 +679,14 @@ cdef extern from *:
        gives for that (the argument registers differ with and without AVX) does not apply.
        gcc reports it at the end of the file, so it stays off for the rest of it. */
     #pragma GCC diagnostic ignored "-Wpsabi"
-    PK_DEFINE_SEP_MAX3(float, f, pk_f8, pk_i8)
-    PK_DEFINE_SEP_MAX3(double, d, pk_d8, pk_l8)
+    PK_VEC_PRIMS(float, f, pk_f8, pk_i8)
+    PK_VEC_PRIMS(double, d, pk_d8, pk_l8)
+    PK_VEC_PRIMS(double, d4, pk_d4, pk_l4)
+    PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_i8, pk_store_idx8)
+    PK_DEFINE_SEP_MAX3(double, d, d4, pk_d4, pk_l4, pk_l4, pk_i4, pk_store_idx4)
     #else
-    PK_DEFINE_SEP_MAX3(float, f, void, void)
-    PK_DEFINE_SEP_MAX3(double, d, void, void)
+    PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void, void)
+    PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void, void)
     #endif
 
     /* idx[o] = base + o*s + k[o]: window-relative offsets to flat plane positions. */
