@@ -505,7 +505,13 @@ cdef extern from *:
     #define PK_ODD1_d4 ((pk_l4){1, 5, 3, 7})
     #define PK_PAIRS_d4 ((pk_l4){0, 2, 1, 3})
     #define PK_SHIFT_d4 ((pk_l4){0, 4, 5, 6})
+    /* each lane twice: the low and the high half of the lanes (the 2x2 mean backward) */
+    #define PK_DUPLO_f ((pk_i8){0, 0, 1, 1, 2, 2, 3, 3})
+    #define PK_DUPHI_f ((pk_i8){4, 4, 5, 5, 6, 6, 7, 7})
+    #define PK_DUPLO_d4 ((pk_l4){0, 0, 1, 1})
+    #define PK_DUPHI_d4 ((pk_l4){2, 2, 3, 3})
     #define PK_VEC_PRIMS(T, SUFFIX, VT, VM)                                                 \\
+    enum { pk_vl_##SUFFIX = (int)(sizeof(VT) / sizeof(T)) };  /* lanes */                   \\
     PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
     PK_BODY VM pk_vtakes_##SUFFIX(VT v, VT cur) {                                           \\
         /* PK_TAKES: not (v <= cur) is v > cur or either one NaN; cur == cur drops a NaN     \\
@@ -685,6 +691,7 @@ cdef extern from *:
     PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_i8, pk_store_idx8)
     PK_DEFINE_SEP_MAX3(double, d, d4, pk_d4, pk_l4, pk_l4, pk_i4, pk_store_idx4)
     #else
+    enum { pk_vl_f = 8, pk_vl_d = 8, pk_vl_d4 = 4 };  /* unused: PK_VEC8 is 0 */
     PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void, void)
     PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void, void)
     #endif
@@ -863,7 +870,7 @@ cdef extern from *:
        takes window 0 too: its missing column is -0.0, which leaves any sum unchanged (x +
        -0.0 == x for every x, -0.0 and NaN included), so the sums stay the reference's bit
        for bit. */
-    #define PK_DEFINE_MEAN3S2(T, SUFFIX, VT, VM)                                            \\
+    #define PK_DEFINE_MEAN3S2(T, SUFFIX, VS, VT, VM)                                        \\
     static inline T pk_mean3_edge_##SUFFIX(const T *r0, const T *r1, const T *r2,          \\
                                            Py_ssize_t W, Py_ssize_t o, Py_ssize_t pw) {     \\
         Py_ssize_t cs = 2 * o - pw, ce = 2 * o - pw + 3;                                    \\
@@ -875,25 +882,26 @@ cdef extern from *:
         if (r2) for (Py_ssize_t c = cs; c < ce; ++c) a = a + r2[c];                         \\
         return a;                                                                           \\
     }                                                                                       \\
-    PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                                       \\
+    PK_MEAN3S2_VEC(T, SUFFIX, VS, VT, VM)                                                   \\
     PK_BODY void pk_mean3s2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, const T *PK_R r2, \\
                                     Py_ssize_t W, Py_ssize_t OW, Py_ssize_t pw,             \\
                                     Py_ssize_t lo, Py_ssize_t hi, T hcount,                 \\
                                     const T *PK_R wcount, T d, T *PK_R out) {               \\
+        const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                  \\
         Py_ssize_t o = 0;                                                                   \\
-        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= 8) {                                     \\
+        if (PK_VEC8 && pw == 1 && lo == 1 && hi >= NL) {                                    \\
             pk_mean3_l8_##SUFFIX(r0, r1, r2, hcount, wcount, d, out);                       \\
-            o = 8;                                                                          \\
+            o = NL;                                                                         \\
         }                                                                                   \\
         for (; o < lo; ++o)                                                                 \\
             out[o] = pk_mean3_edge_##SUFFIX(r0, r1, r2, W, o, pw)                           \\
                      / (wcount ? hcount * wcount[o] : d);                                   \\
-        if (PK_VEC8 && o < hi && hi - lo >= 8) {                                            \\
-            for (; o + 8 <= hi; o += 8)                                                     \\
+        if (PK_VEC8 && o < hi && hi - lo >= NL) {                                           \\
+            for (; o + NL <= hi; o += NL)                                                   \\
                 pk_mean3_v8_##SUFFIX(r0, r1, r2, 2 * o - pw, o, hcount, wcount, d, out);    \\
             if (o < hi)  /* the last block overlaps the one before; starts at >= lo */       \\
-                pk_mean3_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) - pw, hi - 8, hcount, wcount, \\
-                                     d, out);                                               \\
+                pk_mean3_v8_##SUFFIX(r0, r1, r2, 2 * (hi - NL) - pw, hi - NL, hcount,       \\
+                                     wcount, d, out);                                       \\
             o = hi;                                                                         \\
         }                                                                                   \\
         for (; o < OW; ++o)                                                                 \\
@@ -921,23 +929,23 @@ cdef extern from *:
         }                                                                                   \\
     }
     #if PK_VEC8
-    #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
+    #define PK_MEAN3S2_VEC(T, SUFFIX, VS, VT, VM)                                           \\
     /* a + the three taps of 8 windows, window i reading p[2i], p[2i + 1], p[2i + 2] */     \\
     PK_BODY VT pk_sum3_v8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
         VT t0, t1, t2;                                                                      \\
-        pk_taps3_##SUFFIX(p, &t0, &t1, &t2);                                                \\
+        pk_taps3_##VS(p, &t0, &t1, &t2);                                                    \\
         return ((a + t0) + t1) + t2;                                                        \\
     }                                                                                       \\
     /* the same for windows 0..7 with one column of left padding (p = the row; -0.0 for    \\
        window 0's missing column) */                                                        \\
     PK_BODY VT pk_sum3_l8_##SUFFIX(VT a, const T *PK_R p) {                                 \\
         VT t0, t1, t2;                                                                      \\
-        pk_taps3_left_##SUFFIX(p, 0, &t0, &t1, &t2);                                        \\
+        pk_taps3_left_##VS(p, 0, &t0, &t1, &t2);                                            \\
         return ((a + t0) + t1) + t2;                                                        \\
     }                                                                                       \\
     PK_BODY void pk_mean3_store_##SUFFIX(VT a, Py_ssize_t o, T hcount,                     \\
                                          const T *PK_R wcount, T d, T *PK_R out) {          \\
-        if (wcount) a = a / (hcount * pk_ld8_##SUFFIX(wcount + o));                         \\
+        if (wcount) a = a / (hcount * pk_ld8_##VS(wcount + o));                             \\
         else a = a / d;                                                                     \\
         __builtin_memcpy(out + o, &a, sizeof a);                                            \\
     }                                                                                       \\
@@ -958,7 +966,7 @@ cdef extern from *:
         pk_mean3_store_##SUFFIX(a, 0, hcount, wcount, d, out);                              \\
     }
     #else
-    #define PK_MEAN3S2_VEC(T, SUFFIX, VT, VM)                                               \\
+    #define PK_MEAN3S2_VEC(T, SUFFIX, VS, VT, VM)                                           \\
     static inline void pk_mean3_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,         \\
                                             Py_ssize_t c, Py_ssize_t o, T hcount,           \\
                                             const T *wcount, T d, T *out) {                 \\
@@ -971,11 +979,11 @@ cdef extern from *:
     }
     #endif
     #if PK_VEC8
-    PK_DEFINE_MEAN3S2(float, f, pk_f8, pk_i8)
-    PK_DEFINE_MEAN3S2(double, d, pk_d8, pk_l8)
+    PK_DEFINE_MEAN3S2(float, f, f, pk_f8, pk_i8)
+    PK_DEFINE_MEAN3S2(double, d, d4, pk_d4, pk_l4)
     #else
-    PK_DEFINE_MEAN3S2(float, f, void, void)
-    PK_DEFINE_MEAN3S2(double, d, void, void)
+    PK_DEFINE_MEAN3S2(float, f, f, void, void)
+    PK_DEFINE_MEAN3S2(double, d, d4, void, void)
     #endif
 
     /* Mean backward of 2x2 windows with stride 2 and no padding, one output row: the share
@@ -986,22 +994,23 @@ cdef extern from *:
        registers: stored by one loop and reloaded by the next, a 16-byte store read back by
        a 32-byte load stalls store forwarding, which cost more than the work on rows of 14
        outputs. */
-    #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VT, VM)                                          \\
+    #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VS, VT, VM)                                      \\
     static inline T pk_share_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,              \\
                                       const T *PK_R wcount, T d) {                          \\
         return (T)0 + g[o] / (wcount ? hcount * wcount[o] : d);                             \\
     }                                                                                       \\
-    PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                                     \\
+    PK_MEAN_BWD2_VEC(T, SUFFIX, VS, VT, VM)                                                 \\
     PK_ROW void pk_mean_bwd2_##SUFFIX(const T *PK_R g, Py_ssize_t n, T hcount,             \\
                                       const T *PK_R wcount, T d, Py_ssize_t L,              \\
                                       T *PK_R row0, T *PK_R row1) {                         \\
         const Py_ssize_t full = (2 * n <= L) ? n : L / 2;                                   \\
+        const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                  \\
         Py_ssize_t o = 0;                                                                   \\
-        if (PK_VEC8 && full >= 8) {                                                         \\
-            for (; o + 8 <= full; o += 8)                                                   \\
+        if (PK_VEC8 && full >= NL) {                                                        \\
+            for (; o + NL <= full; o += NL)                                                 \\
                 pk_mean_bwd2_v8_##SUFFIX(g, o, hcount, wcount, d, row0, row1);              \\
             if (o < full)  /* the last block overlaps the one before */                     \\
-                pk_mean_bwd2_v8_##SUFFIX(g, full - 8, hcount, wcount, d, row0, row1);       \\
+                pk_mean_bwd2_v8_##SUFFIX(g, full - NL, hcount, wcount, d, row0, row1);      \\
             o = full;                                                                       \\
         }                                                                                   \\
         for (; o < full; ++o) {                                                             \\
@@ -1019,34 +1028,35 @@ cdef extern from *:
         for (; c < L; ++c) { row0[c] = 0; if (row1) row1[c] = 0; }                          \\
     }
     #if PK_VEC8
-    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                             \\
+    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VS, VT, VM)                                         \\
     PK_BODY void pk_mean_bwd2_v8_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,         \\
                                           const T *PK_R wcount, T d, T *PK_R row0,          \\
                                           T *PK_R row1) {                                   \\
-        const VT div = wcount ? hcount * pk_ld8_##SUFFIX(wcount + o) : (VT){0} + d;         \\
-        const VT v = (VT){0} + pk_ld8_##SUFFIX(g + o) / div;                                \\
-        const VT lo = __builtin_shuffle(v, (VM){0, 0, 1, 1, 2, 2, 3, 3});                   \\
-        const VT hi = __builtin_shuffle(v, (VM){4, 4, 5, 5, 6, 6, 7, 7});                   \\
+        enum { NL = sizeof(VT) / sizeof(T) };                                               \\
+        const VT div = wcount ? hcount * pk_ld8_##VS(wcount + o) : (VT){0} + d;             \\
+        const VT v = (VT){0} + pk_ld8_##VS(g + o) / div;                                    \\
+        const VT lo = __builtin_shuffle(v, PK_DUPLO_##VS);                                  \\
+        const VT hi = __builtin_shuffle(v, PK_DUPHI_##VS);                                  \\
         __builtin_memcpy(row0 + 2 * o, &lo, sizeof lo);                                     \\
-        __builtin_memcpy(row0 + 2 * o + 8, &hi, sizeof hi);                                 \\
+        __builtin_memcpy(row0 + 2 * o + NL, &hi, sizeof hi);                                \\
         if (row1) {                                                                         \\
             __builtin_memcpy(row1 + 2 * o, &lo, sizeof lo);                                 \\
-            __builtin_memcpy(row1 + 2 * o + 8, &hi, sizeof hi);                             \\
+            __builtin_memcpy(row1 + 2 * o + NL, &hi, sizeof hi);                            \\
         }                                                                                   \\
     }
     #else
-    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VT, VM)                                             \\
+    #define PK_MEAN_BWD2_VEC(T, SUFFIX, VS, VT, VM)                                         \\
     static inline void pk_mean_bwd2_v8_##SUFFIX(const T *g, Py_ssize_t o, T hcount,        \\
                                                 const T *wcount, T d, T *row0, T *row1) {   \\
         (void)g; (void)o; (void)hcount; (void)wcount; (void)d; (void)row0; (void)row1;      \\
     }
     #endif
     #if PK_VEC8
-    PK_DEFINE_MEAN_BWD2(float, f, pk_f8, pk_i8)
-    PK_DEFINE_MEAN_BWD2(double, d, pk_d8, pk_l8)
+    PK_DEFINE_MEAN_BWD2(float, f, f, pk_f8, pk_i8)
+    PK_DEFINE_MEAN_BWD2(double, d, d4, pk_d4, pk_l4)
     #else
-    PK_DEFINE_MEAN_BWD2(float, f, void, void)
-    PK_DEFINE_MEAN_BWD2(double, d, void, void)
+    PK_DEFINE_MEAN_BWD2(float, f, f, void, void)
+    PK_DEFINE_MEAN_BWD2(double, d, d4, void, void)
     #endif
 
     /* The transposed tap (backward): row[o*s + off] += q[o]. */
