@@ -234,7 +234,7 @@ cdef extern from *:
        Window o starts at column o*s + c0 of rows r0, r1, r2; b0 is the flat index of
        r0[c0]; w = W (< 2**29). The window offset is kept as a KT (int32 for float, double
        for double: see pk_pick_2x2). */
-    #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT, VT, VM)                                               \\
+    #define PK_DEFINE_PICK_3X3(T, SUFFIX, KT, VS, VT, VM, KV, STIDX)                        \\
     PK_BODY void pk_pick_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, const T *PKS_R u,         \\
                                         T *PKS_R val, int64_t *PKS_R idx, int64_t base,     \\
                                         Py_ssize_t s, int32_t w) {                          \\
@@ -261,7 +261,7 @@ cdef extern from *:
             idx[o] = base + o * s + (int32_t)k;                                             \\
         }                                                                                   \\
     }                                                                                       \\
-    PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                                      \\
+    PK_PICK_3X3_VEC(T, SUFFIX, VS, VT, VM, KV, STIDX)                                       \\
     PKS_LOOP void pk_pick_3x3_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,                \\
                                        const T *PKS_R r2, Py_ssize_t s, Py_ssize_t c0,      \\
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
@@ -270,19 +270,20 @@ cdef extern from *:
         /* left (s == 2, c0 == -1, lo == 1, hi >= 8): window 0, which overhangs the left    \\
            edge, is done here too, in the first block. top (s == 2): r0 is a row of -0.0   \\
            standing for the top padding (b0 the flat index it would have, row -1). */       \\
-        if (PK_VEC8 && s == 2 && (left || hi - lo >= 8)) {                                  \\
-            /* 8 windows per block, columns split in registers (see PK_DEFINE_SEP_MAX3)  */ \\
+        const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                  \\
+        if (PK_VEC8 && s == 2 && (left || hi - lo >= NL)) {                                 \\
+            /* NL windows per block, columns split in registers (see PK_DEFINE_SEP_MAX3) */ \\
             Py_ssize_t o = lo;                                                              \\
             if (left) {                                                                     \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 0, 0, u, val, idx, b0, w, 1, top);      \\
-                o = 8;                                                                      \\
+                o = NL;                                                                     \\
             }                                                                               \\
-            for (; o + 8 <= hi; o += 8)                                                     \\
+            for (; o + NL <= hi; o += NL)                                                   \\
                 pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * o + c0, o, u, val, idx, b0 + 2 * o, \\
                                         w, 0, top);                                         \\
             if (o < hi)  /* the last block overlaps the one before */                       \\
-                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * (hi - 8) + c0, hi - 8, u, val, idx, \\
-                                        b0 + 2 * (hi - 8), w, 0, top);                      \\
+                pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * (hi - NL) + c0, hi - NL, u, val,    \\
+                                        idx, b0 + 2 * (hi - NL), w, 0, top);                \\
             return;                                                                         \\
         }                                                                                   \\
         PK_3X3_CHUNKS(T, r0, r1, r2, s, c0, lo, hi,                                         \\
@@ -321,10 +322,11 @@ cdef extern from *:
     PK_DEFINE_PICK_TAP(float, f)
     PK_DEFINE_PICK_TAP(double, d)
     #if PK_VEC8
-    /* Windows o .. o + 7 (u, val and idx indexed by window), window o + i starting at
+    /* Windows o .. o + L-1 (u, val and idx indexed by window; L = 8 floats or 4 doubles,
+       see PK_VEC_PRIMS), window o + i starting at
        column c + 2i of rows r0..r2, its taps split in registers; the same running sums,
        threshold and selects as pk_pick_3x3_k, lane by lane; b = the flat index of r0[c]. */
-    #define PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                              \\
+    #define PK_PICK_3X3_VEC(T, SUFFIX, VS, VT, VM, KV, STIDX)                               \\
     PK_BODY void pk_pick_3s2_v8_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
                                          const T *PKS_R r2, Py_ssize_t c, Py_ssize_t o,     \\
                                          const T *PKS_R u, T *PKS_R val,                    \\
@@ -336,22 +338,22 @@ cdef extern from *:
             /* left: windows 0..7 with one column of left padding, window 0's missing      \\
                column -0.0 (never taken, every running sum unchanged: x + -0.0 == x) */     \\
             VT *PKS_R t = a + 3 * j;                                                        \\
-            if (left) pk_taps3_left_##SUFFIX(rows[j], 0, t, t + 1, t + 2);                  \\
-            else pk_taps3_##SUFFIX(rows[j], t, t + 1, t + 2);                               \\
+            if (left) pk_taps3_left_##VS(rows[j], 0, t, t + 1, t + 2);                      \\
+            else pk_taps3_##VS(rows[j], t, t + 1, t + 2);                                   \\
         }                                                                                   \\
         /* S, then the running sums again while selecting: the same additions in the same  \\
            order give the same sums, and fewer vectors are live than with all nine kept. */ \\
         VT S = a[0];                                                                        \\
         for (int j = 1; j < 9; ++j) S = S + a[j];                                           \\
-        const VT uv = pk_ld8_##SUFFIX(u + o), zero = {0};                                   \\
-        const VT t = pk_vsel_##SUFFIX(uv > zero, uv * S, zero);                             \\
-        VT v = pk_vsel_##SUFFIX(a[0] > zero, a[0], zero), c_ = a[0];                        \\
-        pk_i8 k = {0};                                                                      \\
+        const VT uv = pk_ld8_##VS(u + o), zero = {0};                                       \\
+        const VT t = pk_vsel_##VS(uv > zero, uv * S, zero);                                 \\
+        VT v = pk_vsel_##VS(a[0] > zero, a[0], zero), c_ = a[0];                            \\
+        KV k = {0};                                                                         \\
         const int32_t off[9] = {0, 1, 2, w, w + 1, w + 2, 2 * w, 2 * w + 1, 2 * w + 2};     \\
         for (int j = 1; j < 9; ++j) {                                                       \\
             const VM m = (a[j] > zero) & (c_ <= t);                                         \\
-            v = pk_vsel_##SUFFIX(m, a[j], v);                                               \\
-            const pk_i8 m32 = PK_MASK32_##SUFFIX(m);                                        \\
+            v = pk_vsel_##VS(m, a[j], v);                                                   \\
+            const KV m32 = (KV)m;                                                           \\
             k = (m32 & off[j]) | (~m32 & k);                                                \\
             c_ = c_ + a[j];                                                                 \\
         }                                                                                   \\
@@ -361,15 +363,18 @@ cdef extern from *:
                for window 0 of a left-padded row, the next row down in the top one (tap    \\
                0, the padding, is the only one that can leave k at 0 there) */             \\
             const int32_t dw = top ? w : 0;                                                 \\
-            const pk_i8 fix = {dw + (left ? 1 : 0), dw, dw, dw, dw, dw, dw, dw};            \\
+            KV fix = (KV){0} + dw;                                                          \\
+            fix[0] += left ? 1 : 0;                                                         \\
             k = k + ((k == 0) & fix);                                                       \\
         }                                                                                   \\
-        pk_store_idx8(idx + o, k + (pk_i8){0, 2, 4, 6, 8, 10, 12, 14}, b);                  \\
+        KV lane2;                                                                           \\
+        for (int i = 0; i < pk_vl_##VS; ++i) lane2[i] = 2 * i;                              \\
+        STIDX(idx + o, k + lane2, b);                                                       \\
     }
-    PK_DEFINE_PICK_3X3(float, f, int32_t, pk_f8, pk_i8)
-    PK_DEFINE_PICK_3X3(double, d, double, pk_d8, pk_l8)
+    PK_DEFINE_PICK_3X3(float, f, int32_t, f, pk_f8, pk_i8, pk_i8, pk_store_idx8)
+    PK_DEFINE_PICK_3X3(double, d, double, d4, pk_d4, pk_l4, pk_l4, pk_store_idx4)
     #else
-    #define PK_PICK_3X3_VEC(T, SUFFIX, VT, VM)                                              \\
+    #define PK_PICK_3X3_VEC(T, SUFFIX, VS, VT, VM, KV, STIDX)                               \\
     static inline void pk_pick_3s2_v8_##SUFFIX(const T *r0, const T *r1, const T *r2,      \\
                                                Py_ssize_t c, Py_ssize_t o, const T *u,      \\
                                                T *val, int64_t *idx, int64_t b, int32_t w,  \\
@@ -377,8 +382,8 @@ cdef extern from *:
         (void)r0; (void)r1; (void)r2; (void)c; (void)o; (void)u; (void)val; (void)idx;      \\
         (void)b; (void)w; (void)left; (void)top;  /* not called: PK_VEC8 is 0 */            \\
     }
-    PK_DEFINE_PICK_3X3(float, f, int32_t, void, void)
-    PK_DEFINE_PICK_3X3(double, d, double, void, void)
+    PK_DEFINE_PICK_3X3(float, f, int32_t, f, void, void, void, void)
+    PK_DEFINE_PICK_3X3(double, d, double, d4, void, void, void, void)
     #endif
     PK_DEFINE_SUMSQ_TAP(float, f)
     PK_DEFINE_SUMSQ_TAP(double, d)
