@@ -27,7 +27,8 @@ from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
-    pk_first_out, pk_end_out, pk_first_inside,
+    pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f,
+    pk_tile2_plane_d,
 )
 
 
@@ -261,11 +262,22 @@ def max_pool2d_backward(
     forward. ``stream``: whether each plane is built in scratch and streamed out
     (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd). Returns the number of
     planes holding a bad index (the facade raises).
+
+    A gradient of ``(H // 2, W // 2)`` planes may come from 2x2 windows of stride 2: a plane
+    whose indices all lie in their own 2x2 tiles is then written in one pass, each position
+    once, instead of zero-filled and scattered (``pk_tile2_plane``; the same values bit for
+    bit), and any other plane is scattered.
     """
     cdef:
-        intp_t P = grad_input.shape[0]
-        intp_t HW = grad_input.shape[1] * grad_input.shape[2]
-        intp_t M = grad_output.shape[1] * grad_output.shape[2]
+        intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
+        intp_t OH = grad_output.shape[1], OW = grad_output.shape[2]
+        intp_t HW = H * W
+        intp_t M = OH * OW
+        # A gradient of (H // 2, W // 2) may come from 2x2 windows of stride 2: planes whose
+        # indices all lie in their own 2x2 tiles are written in one pass (pk_tile2_plane).
+        bint tile2 = M > 0 and OH == H // 2 and OW == W // 2 and HW < (<intp_t> 1 << 31)
+        bint done
+        index_t d
         intp_t p, i, n_bad = 0
         bint check_while = check_indices == _CHECK_WHILE
         const floating *gp
@@ -275,6 +287,16 @@ def max_pool2d_backward(
         bint streamed = stream_planes(stream, P, HW * sizeof(floating))
 
     with nogil:
+        if tile2:
+            # Planes are tried as tiles only when the first row of plane 0 is one (each
+            # plane is still checked as it is written): a gradient of other windows, 3x3 of
+            # stride 2 say, would otherwise write every plane's first row twice.
+            ip = &indices[0, 0, 0]
+            for i in range(OW):
+                d = ip[i] - 2 * i
+                if d != 0 and d != 1 and d != W and d != W + 1:
+                    tile2 = False
+                    break
         if check_indices == _CHECK_BEFORE:
             for p in prange(P, schedule="static", num_threads=n_threads):
                 if not indices_fit(&indices[p, 0, 0], M, HW):
@@ -291,9 +313,14 @@ def max_pool2d_backward(
                         n_bad += 1
                         continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]
-                    memset(dst, 0, HW * sizeof(floating))
-                    for i in range(M):
-                        dst[ip[i]] = dst[ip[i]] + gp[i]
+                    if floating is float:
+                        done = tile2 and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst)
+                    else:
+                        done = tile2 and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst)
+                    if not done:
+                        memset(dst, 0, HW * sizeof(floating))
+                        for i in range(M):
+                            dst[ip[i]] = dst[ip[i]] + gp[i]
                     if buf != NULL:
                         stream_copy(&grad_input[p, 0, 0], buf, HW)
                 if buf != NULL:

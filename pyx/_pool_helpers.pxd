@@ -1100,6 +1100,126 @@ cdef extern from *:
     PK_DEFINE_SCATTER_TAP(float, f)
     PK_DEFINE_SCATTER_TAP(double, d)
 
+    /* Max backward on 2x2 tiles. max_pool2d_backward is not told the window; a plane whose
+       gradient is (H // 2) x (W // 2) and whose every index lies in its own output's tile
+       (rows 2oh, 2oh + 1, columns 2ow, 2ow + 1) is written in one pass, each position once,
+       instead of zero-filled and scattered: (T)0 + g where the index points, +0 at the
+       tile's other three positions and in an odd last row or column no tile covers. That
+       is the zeros-then-add of the scatter bit for bit ((T)0 + g turns a -0 gradient into
+       +0, as 0 + g does). pk_tile2_plane_* returns 0 as soon as a row holds an index
+       outside its tile (a plane of 3x3 windows, say, is given up after its first row) and
+       the caller scatters the plane instead. Indices in [0, H*W) with H*W < 2**31, as the
+       caller makes sure: then d = index - tile origin fits in 32 bits exactly. */
+    #define PK_DEFINE_TILE2(T, SUFFIX)                                                      \\
+    static inline int64_t pk_tile2_k_##SUFFIX(const T *PK_R g, const int64_t *PK_R ix,      \\
+                                              Py_ssize_t n, int64_t base, int64_t w,        \\
+                                              T *PK_R r0, T *PK_R r1) {                     \\
+        int64_t miss = 0;                                                                   \\
+        for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
+            const int64_t d = ix[o] - base - 2 * o;                                         \\
+            const T v = (T)0 + g[o];                                                        \\
+            r0[2 * o] = d == 0 ? v : 0;                                                     \\
+            r0[2 * o + 1] = d == 1 ? v : 0;                                                 \\
+            r1[2 * o] = d == w ? v : 0;                                                     \\
+            r1[2 * o + 1] = d == w + 1 ? v : 0;                                             \\
+            miss |= (d != 0) & (d != 1) & (d != w) & (d != w + 1);                          \\
+        }                                                                                   \\
+        return miss;                                                                        \\
+    }                                                                                       \\
+    /* The plane: gradient g and indices idx (OH x OW) into dst (H x W); 1 when done, 0    \\
+       when an index lies outside its tile (dst then holds anything). Rows of              \\
+       PK_TILE2_L outputs or more in vector blocks, the last one overlapping the one       \\
+       before (each position is a function of its own tile's index and gradient). */       \\
+    PK_ROW int pk_tile2_plane_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
+                                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,          \\
+                                       Py_ssize_t W, T *PK_R dst) {                         \\
+        const Py_ssize_t NL = PK_TILE2_L_##SUFFIX;                                          \\
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
+            T *PK_R r0 = dst + 2 * oh * W;                                                  \\
+            T *PK_R r1 = r0 + W;                                                            \\
+            const int64_t base = (int64_t)(2 * oh) * W;                                     \\
+            const T *PK_R gr = g + oh * OW;                                                 \\
+            const int64_t *PK_R ir = idx + oh * OW;                                         \\
+            int64_t miss;                                                                   \\
+            if (PK_VEC8 && OW >= NL) {                                                      \\
+                Py_ssize_t o = 0;                                                           \\
+                PK_TILE2_MISS_##SUFFIX m = {0};                                             \\
+                for (; o + NL <= OW; o += NL)                                               \\
+                    m |= pk_tile2_v_##SUFFIX(gr, ir, o, base, W, r0, r1);                   \\
+                if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1);     \\
+                miss = 0;                                                                   \\
+                for (int l = 0; l < (int)NL; ++l) miss |= m[l];                             \\
+            } else {                                                                        \\
+                miss = pk_tile2_k_##SUFFIX(gr, ir, OW, base, W, r0, r1);                    \\
+            }                                                                               \\
+            if (miss) return 0;                                                             \\
+            for (Py_ssize_t c = 2 * OW; c < W; ++c) { r0[c] = 0; r1[c] = 0; }               \\
+        }                                                                                   \\
+        for (Py_ssize_t c = 2 * OH * W; c < H * W; ++c) dst[c] = 0;                         \\
+        return 1;                                                                           \\
+    }
+    #if PK_VEC8
+    #define PK_TILE2_L_f 8
+    #define PK_TILE2_L_d 4
+    #define PK_TILE2_MISS_f pk_i8
+    #define PK_TILE2_MISS_d pk_l4
+    /* Outputs o .. o + 7 (float): their 8 int64 indices narrowed to int32 (the low halves),
+       the four positions of each tile selected by compares and interleaved into two
+       16-float runs of rows r0 and r1. Returns the lanes whose index is outside its tile. */
+    PK_BODY pk_i8 pk_tile2_v_f(const float *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
+                               int64_t base, int64_t w, float *PK_R r0, float *PK_R r1) {
+        pk_i8 a, b;
+        __builtin_memcpy(&a, ix + o, 32);
+        __builtin_memcpy(&b, ix + o + 4, 32);
+        const pk_i8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+        const pk_i8 d = __builtin_shuffle(__builtin_shuffle(a, b, PK_EVEN1_f), PK_PAIRS_f)
+                        - (int32_t)(base + 2 * o) - (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};
+        pk_f8 v;
+        __builtin_memcpy(&v, g + o, 32);
+        v = (pk_f8){0} + v;
+        const pk_i8 vi = (pk_i8)v, wi = (pk_i8){0} + (int32_t)w;
+        const pk_i8 m00 = d == 0, m01 = d == 1, m10 = d == wi, m11 = d == wi + 1;
+        const pk_i8 v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;
+        const pk_i8 t0 = __builtin_shuffle(v00, v01, lo), t1 = __builtin_shuffle(v00, v01, hi);
+        const pk_i8 t2 = __builtin_shuffle(v10, v11, lo), t3 = __builtin_shuffle(v10, v11, hi);
+        __builtin_memcpy(r0 + 2 * o, &t0, 32);
+        __builtin_memcpy(r0 + 2 * o + 8, &t1, 32);
+        __builtin_memcpy(r1 + 2 * o, &t2, 32);
+        __builtin_memcpy(r1 + 2 * o + 8, &t3, 32);
+        return ~(m00 | m01 | m10 | m11);
+    }
+    /* Outputs o .. o + 3 (double), the compares on the int64 indices themselves. */
+    PK_BODY pk_l4 pk_tile2_v_d(const double *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
+                               int64_t base, int64_t w, double *PK_R r0, double *PK_R r1) {
+        pk_l4 d;
+        __builtin_memcpy(&d, ix + o, 32);
+        d = d - (base + 2 * o) - (pk_l4){0, 2, 4, 6};
+        pk_d4 v;
+        __builtin_memcpy(&v, g + o, 32);
+        v = (pk_d4){0} + v;
+        const pk_l4 vi = (pk_l4)v, lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
+        const pk_l4 m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;
+        const pk_l4 v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;
+        const pk_l4 t0 = __builtin_shuffle(v00, v01, lo), t1 = __builtin_shuffle(v00, v01, hi);
+        const pk_l4 t2 = __builtin_shuffle(v10, v11, lo), t3 = __builtin_shuffle(v10, v11, hi);
+        __builtin_memcpy(r0 + 2 * o, &t0, 32);
+        __builtin_memcpy(r0 + 2 * o + 4, &t1, 32);
+        __builtin_memcpy(r1 + 2 * o, &t2, 32);
+        __builtin_memcpy(r1 + 2 * o + 4, &t3, 32);
+        return ~(m00 | m01 | m10 | m11);
+    }
+    #else
+    #define PK_TILE2_L_f 8
+    #define PK_TILE2_L_d 4
+    typedef int64_t pk_tile2_miss_t[8];  /* not used: PK_VEC8 is 0 */
+    #define PK_TILE2_MISS_f pk_tile2_miss_t
+    #define PK_TILE2_MISS_d pk_tile2_miss_t
+    #define pk_tile2_v_f(g, ix, o, base, w, r0, r1) 0  /* not called: PK_VEC8 is 0 */
+    #define pk_tile2_v_d(g, ix, o, base, w, r0, r1) 0
+    #endif
+    PK_DEFINE_TILE2(float, f)
+    PK_DEFINE_TILE2(double, d)
+
     /* First output o >= 0 with o*s + off >= 0, and one past the last with o*s + off < L,
        both clipped to [0, n_out]. s >= 1; off may be negative. */
     static inline Py_ssize_t pk_first_out(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n_out) {
@@ -1116,6 +1236,10 @@ cdef extern from *:
         return start >= 0 ? start : start + ((-start + d - 1) / d) * d;
     }
     """
+    int pk_tile2_plane_f(const float *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
+                         Py_ssize_t H, Py_ssize_t W, float *dst) noexcept nogil
+    int pk_tile2_plane_d(const double *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
+                         Py_ssize_t H, Py_ssize_t W, double *dst) noexcept nogil
     void pk_max_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, float *m, int32_t *k, int32_t rel) noexcept nogil
     void pk_max_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,

@@ -225,3 +225,36 @@ def test_2x2_mean_backward_rows_are_the_reference_bit_for_bit(dtype):
             out = np.full(x_shape, np.nan, dtype)   # every position written, none left stale
             poolkit.avg_pool2d_backward(g, x_shape, **params, out=out)
             assert out.tobytes() == want.tobytes(), (H, W, params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_backward_on_2x2_tiles_is_the_scatter_bit_for_bit(dtype):
+    # A gradient of (H // 2, W // 2) whose indices all lie in their own 2x2 tiles is
+    # written in one pass (vector blocks of 8 floats or 4 doubles, the last one
+    # overlapping); any index outside its tile sends the plane back to the scatter. Both
+    # must give the reference's zeros-then-add: -0.0 gradients land as +0.0, positions no
+    # tile covers (odd H or W) are +0.0, and wayward indices add where they point.
+    for H, W in [(2, 2), (3, 5), (4, 16), (5, 17), (6, 30), (7, 33), (8, 70)]:
+        x = _input((2, 3, H, W), dtype, H * W)
+        _, idx = reference.max_pool2d(x, 2, 2, return_indices=True)
+        g = _input(idx.shape, dtype, H + W)
+        g.flat[::3] = -0.0
+        cases = [idx]
+        for n, c, oh, ow in [(0, 0, 0, 0), (1, 2, -1, -1), (0, 1, -1, 0)]:
+            bad = idx.copy()   # one index outside its tile: last row, first or last column
+            bad[n, c, oh, ow] = (bad[n, c, oh, ow] + 2 * W) % (H * W)
+            cases.append(bad)
+        for ix in cases:
+            want = reference.max_pool2d_backward(g, ix, x.shape)
+            got = poolkit.max_pool2d_backward(g, ix, x.shape)
+            assert got.tobytes() == want.tobytes(), (H, W)
+            out = np.full(x.shape, np.nan, dtype)
+            poolkit.max_pool2d_backward(g, ix, x.shape, out=out)
+            assert out.tobytes() == want.tobytes(), (H, W)
+    # 3x3 stride-2 padding-1 windows on even planes also give (H // 2, W // 2) gradients;
+    # their indices straddle the tiles and must go through the scatter.
+    x = _input((1, 2, 12, 20), dtype, 7)
+    _, idx = reference.max_pool2d(x, 3, 2, 1, return_indices=True)
+    g = _input(idx.shape, dtype, 8)
+    assert poolkit.max_pool2d_backward(g, idx, x.shape).tobytes() == \
+        reference.max_pool2d_backward(g, idx, x.shape).tobytes()
