@@ -677,25 +677,81 @@ def measure_round_robin(calls: dict, repeats: int) -> dict:
     return times
 
 
+class CopyProbe:
+    """A ``np.copyto`` of ``megabytes`` of float64, called beside a row's timed calls: the
+    copy bandwidth sampled in the same rounds as poolkit (see :func:`measure_rounds`), so
+    that the roofline moves with the machine's load as poolkit's time does. ``moved`` is the
+    bytes one call reads plus writes."""
+
+    def __init__(self, megabytes: int = 256):
+        n = max(1, int(megabytes) * (1 << 20) // 8)
+        self.src = np.ones(n)
+        self.dst = np.ones(n)   # both written once: no first-touch cost in the rounds
+        self.moved = 2 * self.src.nbytes
+
+    def __call__(self):
+        np.copyto(self.dst, self.src)
+
+
+def measure_rounds(calls: dict, repeats: int, max_time: float | None = None,
+                   min_rounds: int = 3, keep: tuple = ()) -> tuple:
+    """Warm-up calls, then rounds of one call of each, in turn: ``(timings, errors)``.
+
+    ``timings[name]`` is a :class:`Timing` whose ``times`` are per round, so that the i-th
+    samples of two calls were taken moments apart (:func:`round_ratio`). A call that raises
+    in its warm-up is left out and its message goes to ``errors[name]``. ``repeats`` rounds,
+    fewer (but at least ``min_rounds``) when a round would put the total over ``max_time``
+    seconds; ``keep`` names the calls whose warm-up result is kept.
+    """
+    timings, errors, live = {}, {}, {}
+    with gc_paused():
+        for name, f in calls.items():
+            t0 = time.perf_counter()
+            try:
+                result = f()
+            except Exception as exc:  # noqa: BLE001 - reported by the caller
+                errors[name] = exc
+                continue
+            timings[name] = Timing([], time.perf_counter() - t0,
+                                   result if name in keep else None)
+            live[name] = f
+        per_round = sum(t.warmup for t in timings.values())
+        n = max(1, int(repeats))
+        if max_time is not None and per_round > 0:
+            n = max(min(n, max(1, int(min_rounds))), min(n, int(max_time / per_round)))
+        for _ in range(n):
+            for name, f in live.items():
+                t0 = time.perf_counter()
+                f()
+                timings[name].times.append(time.perf_counter() - t0)
+    return timings, errors
+
+
+def round_ratio(timings: dict, name: str, base: str) -> float:
+    """The median over rounds of ``timings[name] / timings[base]`` (see
+    :func:`measure_rounds`)."""
+    return statistics.median(
+        a / b for a, b in zip(timings[name].times, timings[base].times))
+
+
 def median_ratio(times: dict, name: str, base: str) -> float:
     """The median over rounds of ``times[name] / times[base]`` (see
     :func:`measure_round_robin`)."""
     return statistics.median(a / b for a, b in zip(times[name], times[base]))
 
 
-def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> dict:
+def copy_bandwidth(megabytes: int = 256, repeats: int = 7, probe: CopyProbe | None = None) -> dict:
     """Bandwidth of ``np.copyto`` on a ``megabytes`` float64 array, reads plus writes, in B/s.
 
     Both arrays are written once before timing (first touch), so the figure is the steady-state
-    memory bandwidth one NumPy thread sees: the denominator of the roofline.
+    memory bandwidth one NumPy thread sees: the denominator of the roofline. ``probe``: time
+    that :class:`CopyProbe` (and keep its arrays) instead of making new ones.
     """
-    n = max(1, int(megabytes) * (1 << 20) // 8)
-    src = np.ones(n)
-    dst = np.zeros(n)
-    tm = measure(lambda: np.copyto(dst, src), repeats)
-    moved = 2 * src.nbytes
+    probe = probe if probe is not None else CopyProbe(megabytes)
+    tm = measure(probe, repeats)
+    moved = probe.moved
     return {
-        "bytes": int(src.nbytes),
+        "bytes": int(probe.src.nbytes),
         "median_s": tm.median,
         "best_s": tm.best,
         "bandwidth_Bps": moved / tm.median,

@@ -324,9 +324,18 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
         return _finish(row, bw)
     row["notes"] = dict(prep.notes)
     results = {}
+    # On the large rows poolkit out= and a copy of --copy-mb MiB are called in turn, round
+    # after round: "t/roof" is the median of per-round ratios, so a drift of the machine's
+    # load between the calls (this host is shared) cancels instead of landing on one of
+    # them. The other implementations are timed one after the other, each on its own.
+    paired = [i for i in ROUND_IMPLS if i in impls and prep.calls.get(i) is not None]
+    if not (row["bytes_moved"] and row["bytes_moved"] >= ROUND_COPY_MIN_BYTES):
+        paired = []
+    if paired:
+        _time_rounds(case, row, prep, paired, args, results)
     for impl in impls:
         fn = prep.calls.get(impl)
-        if fn is None:
+        if fn is None or impl in paired:
             continue
         if impl == "numpy":
             in_mb = np.prod(case.shape) * np.dtype(case.dtype).itemsize / 2**20
@@ -378,6 +387,57 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
     return _finish(row, bw)
 
 
+#: The calls timed in rounds (see run_case); a copy of --copy-mb MiB is timed beside them.
+#: (The size matters: on this machine glibc copies 192 MiB and more with non-temporal
+#: stores, at 24-31 GB/s, and 32-128 MiB at 15-17 GB/s; the roofline takes the faster.)
+#: Not the calls that allocate their output (poolkit as a user calls it, PyTorch): in
+#: rounds beside the copy, a fresh 100 MB output's first touch took 15 ms or 150 ms
+#: depending on which pages the VM handed out; one after the other they reuse the pages
+#: the previous call freed.
+ROUND_IMPLS = ("poolkit_out",)
+#: Rows moving fewer bytes keep the roofline of the copy timed at the start: their data
+#: fits in the caches, and a large copy between their calls would evict it.
+ROUND_COPY_MIN_BYTES = 64 << 20
+_copy_probe = None
+
+
+def _time_rounds(case, row, prep, paired, args, results) -> None:
+    """Time ``paired`` (and a copy, when the row has a byte count) in rounds; fill the row's
+    times and its per-round ratios (``row["rounds"]``)."""
+    global _copy_probe
+    calls = {impl: prep.calls[impl] for impl in paired}
+    if _copy_probe is None:  # (run_cases called without main)
+        _copy_probe = C.CopyProbe(args.copy_mb)
+    calls["copy"] = _copy_probe
+    if "torch" in calls:
+        C.set_torch_threads(case.threads)
+    keep = tuple(i for i in ("poolkit", "torch") if i in calls and prep.compare)
+    # All --repeats rounds unless they would take over 2 budgets (as poolkit's own calls).
+    timings, errors = C.measure_rounds(calls, args.repeats, max_time=2 * args.budget,
+                                       min_rounds=3, keep=keep)
+    for impl, exc in errors.items():
+        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+        row["notes"][impl] = f"failed: {msg}"
+        note(f"{case.label()}: {impl} failed: {msg}")
+    for impl, tm in timings.items():
+        if impl == "copy":
+            continue
+        results[impl] = tm.result
+        row["times"][impl] = _timing_dict(tm)
+        row[f"{impl}_s"] = tm.median
+    rounds = {"n": len(next(iter(timings.values())).times) if timings else 0}
+    if "poolkit" in timings and "torch" in timings:
+        rounds["speedup_torch"] = C.round_ratio(timings, "torch", "poolkit")
+    t_roof = "poolkit_out" if "poolkit_out" in timings else "poolkit"
+    if "copy" in timings and t_roof in timings:
+        scale = row["bytes_moved"] / _copy_probe.moved
+        rounds["roofline_from"] = t_roof
+        rounds["copy_bandwidth_Bps"] = _copy_probe.moved / timings["copy"].median
+        rounds["roofline_s"] = timings["copy"].median * scale
+        rounds["time_over_roofline"] = C.round_ratio(timings, t_roof, "copy") / scale
+    row["rounds"] = rounds
+
+
 def _timing_dict(tm) -> dict:
     return {"median_s": tm.median, "best_s": tm.best, "n": len(tm.times),
             "warmup_s": tm.warmup}
@@ -389,7 +449,9 @@ def _ratio(a, b):
 
 def _finish(row, bw) -> dict:
     pk = row["poolkit_s"]
-    row["speedup_torch"] = _ratio(row["torch_s"], pk)
+    rounds = row.get("rounds") or {}
+    # From the rounds when there were some (per-round ratios), else from the medians.
+    row["speedup_torch"] = rounds.get("speedup_torch") or _ratio(row["torch_s"], pk)
     row["speedup_numpy"] = _ratio(row["numpy_s"], pk)
     row["speedup_reference"] = _ratio(row["reference_s"], pk)
     t_roof = row["poolkit_out_s"]
@@ -397,9 +459,13 @@ def _finish(row, bw) -> dict:
     if not t_roof and pk:
         t_roof, row["roofline_from"] = pk, "poolkit"  # no out= variant: allocation included
     if row["bytes_moved"] and t_roof:
-        roof = row["bytes_moved"] / bw["bandwidth_Bps"]
+        if rounds.get("time_over_roofline"):
+            roof = rounds["roofline_s"]
+            row["time_over_roofline"] = rounds["time_over_roofline"]
+        else:
+            roof = row["bytes_moved"] / bw["bandwidth_Bps"]
+            row["time_over_roofline"] = t_roof / roof
         row["roofline_s"] = roof
-        row["time_over_roofline"] = t_roof / roof
         row["roofline_share"] = roof / t_roof
         row["achieved_GBps"] = row["bytes_moved"] / t_roof / 1e9
     else:
@@ -747,7 +813,12 @@ def main(argv=None) -> int:
         note(f"the NumPy baseline is timed on inputs up to {args.numpy_max_mb:g} MiB here "
              f"(--full or --numpy-max-mb 0 for all)")
     info = machine_info(poolkit, [c.threads for c in cases])
-    bw = C.copy_bandwidth(args.copy_mb, repeats=7 if not args.tiny else 3)
+    # One copy for the whole run: timed here, then beside the large rows' calls (its 512 MiB
+    # allocated once: made in the middle of the run, the kernel's huge-page compaction slowed
+    # the fresh 100 MB outputs of the next calls tenfold for a second).
+    global _copy_probe
+    _copy_probe = C.CopyProbe(args.copy_mb)
+    bw = C.copy_bandwidth(args.copy_mb, repeats=7 if not args.tiny else 3, probe=_copy_probe)
     print_machine(info, bw)
     sys.stdout.flush()
     n_notes = len(NOTES)

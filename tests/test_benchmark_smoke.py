@@ -114,3 +114,53 @@ def test_missing_optional_dependencies_are_notes(tmp_path):
     assert doc["machine"]["torch"] is None
     rows = [r for r in doc["rows"] if not r["skipped"]]
     assert rows and all(r["torch_s"] is None and positive(r["poolkit_s"]) for r in rows)
+
+
+def test_rounds_time_each_call_once_per_round_and_ratios_pair_the_rounds():
+    # measure_rounds: one warm-up call each, then rounds of one call of each; a call that
+    # raises is reported, not timed; round_ratio pairs the i-th samples.
+    sys.path.insert(0, str(RUNNER.parent))
+    try:
+        import cases as C
+    finally:
+        sys.path.pop(0)
+    counts = {"a": 0, "b": 0}
+
+    def call(name):
+        def f():
+            counts[name] += 1
+            return name
+        return f
+
+    def broken():
+        raise RuntimeError("no such op")
+
+    timings, errors = C.measure_rounds({"a": call("a"), "b": call("b"), "x": broken},
+                                       repeats=4, keep=("a",))
+    assert counts == {"a": 5, "b": 5}            # warm-up + 4 rounds
+    assert set(timings) == {"a", "b"} and list(errors) == ["x"]
+    assert timings["a"].result == "a" and timings["b"].result is None
+    assert len(timings["a"].times) == len(timings["b"].times) == 4
+    timings["a"].times[:] = [1.0, 2.0, 3.0, 4.0]
+    timings["b"].times[:] = [2.0, 2.0, 2.0, 40.0]
+    # per-round ratios 0.5, 1, 1.5, 0.1: median 0.75 (the medians' ratio would be 1.25)
+    assert C.round_ratio(timings, "a", "b") == pytest.approx(0.75)
+    probe = C.CopyProbe(1)
+    probe.src[:] = 3.0
+    probe()
+    assert probe.moved == 2 * (1 << 20) and (probe.dst == 3.0).all()
+
+
+def test_large_rows_take_the_roofline_from_rounds_beside_a_copy(tmp_path):
+    # A row moving 64 MiB or more times poolkit's out= call and the copy in rounds; its
+    # t/roof is then the per-round figure (the --tiny copy is 32 MiB).
+    out = tmp_path / "bench.json"
+    run_runner(["--ops", "max_fwd", "--windows", "2x2s2", "--shapes", "16x64x112x112",
+                "--threads", "1", "--no-torch", "--no-numpy", "--no-reference",
+                "--json", str(out)], tmp_path)
+    (row,) = json.loads(out.read_text())["rows"]
+    rounds = row["rounds"]
+    assert rounds["n"] >= 2 and rounds["roofline_from"] == "poolkit_out"
+    assert positive(rounds["copy_bandwidth_Bps"]) and positive(rounds["roofline_s"])
+    assert row["time_over_roofline"] == rounds["time_over_roofline"]
+    assert row["roofline_s"] == rounds["roofline_s"]
