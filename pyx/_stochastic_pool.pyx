@@ -171,6 +171,24 @@ cdef inline void _fill_negative_zero(floating *p, intp_t n) noexcept nogil:
         p[i] = -0.0
 
 
+# At least this many outputs' uniforms are made in one call, and at least this many input
+# values are checked in one call (several rows of a small plane): on 28x28 planes, a call per
+# row of 14 outputs (or 28 inputs) cost a third of the sampling.
+cdef intp_t _U_MIN = 64
+cdef intp_t _V_MIN = 512
+
+
+cdef inline intp_t _u_rows(intp_t OH, intp_t OW) noexcept nogil:
+    """Output rows whose uniforms one call makes."""
+    return max(1, min(OH, _U_MIN // max(OW, 1)))
+
+
+cdef inline intp_t _work_len(intp_t OH, intp_t OW, intp_t W) noexcept nogil:
+    """Scratch per thread for _sample_plane: a row of thresholds and one of running sums,
+    two buffers of _u_rows rows of uniforms, then a row of -0.0 (W, at the end)."""
+    return 2 * max(OW, 1) + 2 * _u_rows(OH, OW) * max(OW, 1) + W
+
+
 cdef inline void _uniform_row(uint64_t key, uint64_t g0, intp_t n,
                               floating *u) noexcept nogil:
     """The stream's uniforms of the outputs g0 .. g0 + n - 1."""
@@ -186,7 +204,7 @@ cdef inline bint _sample_plane(
     uint64_t key, uint64_t g0,   # the stream's key; global position of the plane's output 0
     intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    floating *work,         # scratch (4 * OW,)
+    floating *work,         # scratch (_work_len(OH, OW, W) - W,)
     const floating *pad,    # IN  (W,) -0.0 (the top padding of 3x3 stride-2 rows), or NULL
     floating *vp,           # OUT (OH, OW)
     index_t *ip,            # OUT (OH, OW)
@@ -209,7 +227,8 @@ cdef inline bint _sample_plane(
     # still in cache when the sampling reads it, and the hardware prefetcher streams the
     # next rows in while the sampling computes (a first pass over the whole plane would
     # read it from memory with nothing to overlap).
-    cdef intp_t checked = 0
+    cdef intp_t checked = 0, upto
+    cdef intp_t v_rows = max(1, _V_MIN // max(W, 1))
     # The top output row of 3x3 stride-2 windows (hs == -1) through the vector blocks, its
     # missing row read from ``pad``: when those blocks take the row (see pk_pick_3x3).
     cdef intp_t lo3 = pk_first_out(-pw, sw, OW)
@@ -223,20 +242,24 @@ cdef inline bint _sample_plane(
             ok = ok & _all_valid(xp + W - 1, W, 2 * OH)
     elif fused_2x2 and not _all_valid(xp, 1, H * W):
         return False
-    # The stream's uniforms go to two row buffers, work and work + 3 * OW, by output-row
-    # parity: row oh + 1's are made before row oh is sampled, so that the sampling never
-    # reads values stored just before (the scalar stores cannot be forwarded to its vector
-    # loads: a stall per block).
+    # The stream's uniforms are made rc output rows at a time (chunk c: rows c * rc ..),
+    # into two buffers at ub by chunk parity: chunk c + 1's are made before chunk c's first
+    # row is sampled, so that the sampling never reads values stored just before (the
+    # scalar stores cannot be forwarded to its vector loads: a stall per block).
+    cdef intp_t rc = _u_rows(OH, OW), ul = rc * OW, c, r
+    cdef floating *ub = work + 2 * max(OW, 1)
     if up == NULL:
-        _uniform_row(key, g0, OW, work)
+        _uniform_row(key, g0, min(rc, OH) * OW, ub)
     for oh in range(OH):
         if up != NULL:
             u = up + oh * OW
         else:
-            u = work + 3 * OW * (oh & 1)
-            if oh + 1 < OH:
-                _uniform_row(key, g0 + <uint64_t> ((oh + 1) * OW), OW,
-                             work + 3 * OW * ((oh + 1) & 1))
+            c = oh // rc
+            r = oh - c * rc
+            if r == 0 and (c + 1) * rc < OH:
+                _uniform_row(key, g0 + <uint64_t> ((c + 1) * ul),
+                             min(rc, OH - (c + 1) * rc) * OW, ub + ul * ((c + 1) & 1))
+            u = ub + ul * (c & 1) + r * OW
         if fused_2x2:
             if floating is float:
                 ok = ok & pk_pick_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, u,
@@ -248,14 +271,16 @@ cdef inline bint _sample_plane(
             hs = oh * sh - ph
             he = min(hs + kh, H)
             if he > checked:
-                if not _all_valid(xp + checked * W, 1, (he - checked) * W):
+                # (v_rows rows at least: a few calls for a small plane)
+                upto = min(H, max(he, checked + v_rows))
+                if not _all_valid(xp + checked * W, 1, (upto - checked) * W):
                     return False
-                checked = he
+                checked = upto
             if fused_3x3 and hs + 2 < H and (hs >= 0 or (hs == -1 and top_ok)):
                 _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW, pad)
             else:
-                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work + OW,
-                            work + 2 * OW, vp + oh * OW, ip + oh * OW)
+                _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work,
+                            work + OW, vp + oh * OW, ip + oh * OW)
     if not fused_2x2 and checked < H and not _all_valid(xp + checked * W, 1,
                                                         (H - checked) * W):
         return False
@@ -283,17 +308,17 @@ def stochastic_pool2d_train(
         floating *work = NULL
 
     with nogil, parallel(num_threads=n_threads):
-        # Per-thread scratch: two rows of uniforms, one of thresholds, one of running sums,
+        # Per-thread scratch (_work_len): thresholds, running sums, two buffers of uniforms,
         # then a row of -0.0 for the top padding of 3x3 stride-2 windows.
-        work = <floating *> malloc((4 * max(OW, 1) + W) * sizeof(floating))
+        work = <floating *> malloc(_work_len(OH, OW, W) * sizeof(floating))
         if work != NULL:
-            _fill_negative_zero(work + 4 * max(OW, 1), W)
+            _fill_negative_zero(work + _work_len(OH, OW, W) - W, W)
         for p in prange(P, schedule="static"):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], NULL, key, <uint64_t> (p * OH * OW),
                                    H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
-                                   work + 4 * max(OW, 1),
+                                   work + _work_len(OH, OW, W) - W,
                                    &out[p, 0, 0], &indices[p, 0, 0]):
                 n_bad += 1
         free(work)
@@ -320,15 +345,16 @@ def stochastic_pool2d_train_uniforms(
 
     with nogil, parallel(num_threads=n_threads):
         # Per-thread scratch as in stochastic_pool2d_train (its uniform rows unused).
-        work = <floating *> malloc((4 * max(OW, 1) + W) * sizeof(floating))
+        work = <floating *> malloc(_work_len(OH, OW, W) * sizeof(floating))
         if work != NULL:
-            _fill_negative_zero(work + 4 * max(OW, 1), W)
+            _fill_negative_zero(work + _work_len(OH, OW, W) - W, W)
         for p in prange(P, schedule="static"):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], &u[p, 0, 0], 0, 0,
                                    H, W, OH, OW, kh, kw, sh, sw, ph, pw, work,
-                                   work + 4 * max(OW, 1), &out[p, 0, 0], &indices[p, 0, 0]):
+                                   work + _work_len(OH, OW, W) - W, &out[p, 0, 0],
+                                   &indices[p, 0, 0]):
                 n_bad += 1
         free(work)
     return -1 if n_fail else n_bad
