@@ -677,31 +677,18 @@ def measure_round_robin(calls: dict, repeats: int) -> dict:
     return times
 
 
-class CopyProbe:
-    """A ``np.copyto`` of ``megabytes`` of float64, called beside a row's timed calls: the
-    copy bandwidth sampled in the same rounds as poolkit (see :func:`measure_rounds`), so
-    that the roofline moves with the machine's load as poolkit's time does. ``moved`` is the
-    bytes one call reads plus writes."""
-
-    def __init__(self, megabytes: int = 256):
-        n = max(1, int(megabytes) * (1 << 20) // 8)
-        self.src = np.ones(n)
-        self.dst = np.ones(n)   # both written once: no first-touch cost in the rounds
-        self.moved = 2 * self.src.nbytes
-
-    def __call__(self):
-        np.copyto(self.dst, self.src)
-
-
 def measure_rounds(calls: dict, repeats: int, max_time: float | None = None,
-                   min_rounds: int = 3, keep: tuple = ()) -> tuple:
+                   min_rounds: int = 3, keep: tuple = (), min_time: float = 0.0,
+                   max_rounds: int = 400) -> tuple:
     """Warm-up calls, then rounds of one call of each, in turn: ``(timings, errors)``.
 
     ``timings[name]`` is a :class:`Timing` whose ``times`` are per round, so that the i-th
     samples of two calls were taken moments apart (:func:`round_ratio`). A call that raises
     in its warm-up is left out and its message goes to ``errors[name]``. ``repeats`` rounds,
     fewer (but at least ``min_rounds``) when a round would put the total over ``max_time``
-    seconds; ``keep`` names the calls whose warm-up result is kept.
+    seconds, more (up to ``max_rounds``) when ``repeats`` rounds of fast calls would take
+    under ``min_time`` seconds: a median of 5 samples of a 20-microsecond call measures the
+    machine's noise more than the call. ``keep`` names the calls whose warm-up result is kept.
     """
     timings, errors, live = {}, {}, {}
     with gc_paused():
@@ -719,6 +706,8 @@ def measure_rounds(calls: dict, repeats: int, max_time: float | None = None,
         n = max(1, int(repeats))
         if max_time is not None and per_round > 0:
             n = max(min(n, max(1, int(min_rounds))), min(n, int(max_time / per_round)))
+        if min_time > 0 and per_round > 0 and n * per_round < min_time:
+            n = max(n, min(int(max_rounds), int(min_time / per_round)))
         for _ in range(n):
             for name, f in live.items():
                 t0 = time.perf_counter()
@@ -740,18 +729,23 @@ def median_ratio(times: dict, name: str, base: str) -> float:
     return statistics.median(a / b for a, b in zip(times[name], times[base]))
 
 
-def copy_bandwidth(megabytes: int = 256, repeats: int = 7, probe: CopyProbe | None = None) -> dict:
+def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> dict:
     """Bandwidth of ``np.copyto`` on a ``megabytes`` float64 array, reads plus writes, in B/s.
 
     Both arrays are written once before timing (first touch), so the figure is the steady-state
-    memory bandwidth one NumPy thread sees: the denominator of the roofline. ``probe``: time
-    that :class:`CopyProbe` (and keep its arrays) instead of making new ones.
+    memory bandwidth one NumPy thread sees: the denominator of the roofline. The size
+    matters: on the reference machine glibc copies 192 MiB and more with non-temporal stores
+    (24-33 GB/s) and 32-128 MiB at 15-17 GB/s; the default 256 MiB gives the faster, stricter
+    figure. The arrays are freed afterwards (kept alive, they sent later allocations to
+    fresh pages of the virtual machine, whose first touch is slow).
     """
-    probe = probe if probe is not None else CopyProbe(megabytes)
-    tm = measure(probe, repeats)
-    moved = probe.moved
+    n = max(1, int(megabytes) * (1 << 20) // 8)
+    src = np.ones(n)
+    dst = np.ones(n)
+    tm = measure(lambda: np.copyto(dst, src), repeats)
+    moved = 2 * src.nbytes
     return {
-        "bytes": int(probe.src.nbytes),
+        "bytes": int(src.nbytes),
         "median_s": tm.median,
         "best_s": tm.best,
         "bandwidth_Bps": moved / tm.median,

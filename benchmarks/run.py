@@ -324,18 +324,23 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
         return _finish(row, bw)
     row["notes"] = dict(prep.notes)
     results = {}
-    # On the large rows poolkit out= and a copy of --copy-mb MiB are called in turn, round
-    # after round: "t/roof" is the median of per-round ratios, so a drift of the machine's
-    # load between the calls (this host is shared) cancels instead of landing on one of
-    # them. The other implementations are timed one after the other, each on its own.
-    paired = [i for i in ROUND_IMPLS if i in impls and prep.calls.get(i) is not None]
-    if not (row["bytes_moved"] and row["bytes_moved"] >= ROUND_COPY_MIN_BYTES):
-        paired = []
-    if paired:
-        _time_rounds(case, row, prep, paired, args, results)
+    # On the small rows poolkit, poolkit out= and PyTorch are timed in rounds, one call of
+    # each in turn, as many rounds as fit in SMALL_ROUNDS_S: a drift of the machine's load
+    # (this host is shared) then lands on all of them and "vs torch", the median of the
+    # per-round ratios, cancels it. The other calls, and every call of the large rows, are
+    # timed one after the other, each on its own (see SMALL_ROUND_IMPLS).
+    small = not (row["bytes_moved"] and row["bytes_moved"] >= ROUND_MAX_BYTES)
+    paired = [i for i in SMALL_ROUND_IMPLS
+              if small and i in impls and prep.calls.get(i) is not None]
     for impl in impls:
         fn = prep.calls.get(impl)
-        if fn is None or impl in paired:
+        if fn is None:
+            continue
+        if impl in paired:
+            # the rounds take the place of the first of their calls in the usual order
+            # (poolkit's fresh outputs first, as before: see ROUND_IMPLS)
+            if impl == paired[0]:
+                _time_rounds(case, row, prep, paired, args, results)
             continue
         if impl == "numpy":
             in_mb = np.prod(case.shape) * np.dtype(case.dtype).itemsize / 2**20
@@ -387,54 +392,38 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
     return _finish(row, bw)
 
 
-#: The calls timed in rounds (see run_case); a copy of --copy-mb MiB is timed beside them.
-#: (The size matters: on this machine glibc copies 192 MiB and more with non-temporal
-#: stores, at 24-31 GB/s, and 32-128 MiB at 15-17 GB/s; the roofline takes the faster.)
-#: Not the calls that allocate their output (poolkit as a user calls it, PyTorch): in
-#: rounds beside the copy, a fresh 100 MB output's first touch took 15 ms or 150 ms
-#: depending on which pages the VM handed out; one after the other they reuse the pages
-#: the previous call freed.
-ROUND_IMPLS = ("poolkit_out",)
-#: Rows moving fewer bytes keep the roofline of the copy timed at the start: their data
-#: fits in the caches, and a large copy between their calls would evict it.
-ROUND_COPY_MIN_BYTES = 64 << 20
-_copy_probe = None
+#: The calls timed in rounds on the rows moving under ROUND_MAX_BYTES (see run_case), for
+#: as many rounds as fit in SMALL_ROUNDS_S seconds (at most 400). Not on the large rows,
+#: where poolkit and PyTorch allocate 25-200 MB outputs: on this virtual machine a fresh
+#: output's first touch took 10 ms or 150 ms depending on which pages it got, and timed one
+#: after the other the calls reuse the pages the previous one freed. (Timing a 256 MiB copy
+#: in rounds beside poolkit's out= calls, for the roofline, was tried too: keeping its
+#: 512 MiB alive sent the other allocations to fresh pages, with the same effect.)
+SMALL_ROUND_IMPLS = ("poolkit", "poolkit_out", "torch")
+SMALL_ROUNDS_S = 0.05
+ROUND_MAX_BYTES = 64 << 20
 
 
 def _time_rounds(case, row, prep, paired, args, results) -> None:
-    """Time ``paired`` (and a copy, when the row has a byte count) in rounds; fill the row's
-    times and its per-round ratios (``row["rounds"]``)."""
-    global _copy_probe
+    """Time ``paired`` in rounds; fill the row's times and its per-round ratio
+    (``row["rounds"]``)."""
     calls = {impl: prep.calls[impl] for impl in paired}
-    if _copy_probe is None:  # (run_cases called without main)
-        _copy_probe = C.CopyProbe(args.copy_mb)
-    calls["copy"] = _copy_probe
     if "torch" in calls:
         C.set_torch_threads(case.threads)
     keep = tuple(i for i in ("poolkit", "torch") if i in calls and prep.compare)
-    # All --repeats rounds unless they would take over 2 budgets (as poolkit's own calls).
     timings, errors = C.measure_rounds(calls, args.repeats, max_time=2 * args.budget,
-                                       min_rounds=3, keep=keep)
+                                       min_rounds=3, keep=keep, min_time=SMALL_ROUNDS_S)
     for impl, exc in errors.items():
         msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
         row["notes"][impl] = f"failed: {msg}"
         note(f"{case.label()}: {impl} failed: {msg}")
     for impl, tm in timings.items():
-        if impl == "copy":
-            continue
         results[impl] = tm.result
         row["times"][impl] = _timing_dict(tm)
         row[f"{impl}_s"] = tm.median
     rounds = {"n": len(next(iter(timings.values())).times) if timings else 0}
     if "poolkit" in timings and "torch" in timings:
         rounds["speedup_torch"] = C.round_ratio(timings, "torch", "poolkit")
-    t_roof = "poolkit_out" if "poolkit_out" in timings else "poolkit"
-    if "copy" in timings and t_roof in timings:
-        scale = row["bytes_moved"] / _copy_probe.moved
-        rounds["roofline_from"] = t_roof
-        rounds["copy_bandwidth_Bps"] = _copy_probe.moved / timings["copy"].median
-        rounds["roofline_s"] = timings["copy"].median * scale
-        rounds["time_over_roofline"] = C.round_ratio(timings, t_roof, "copy") / scale
     row["rounds"] = rounds
 
 
@@ -459,12 +448,8 @@ def _finish(row, bw) -> dict:
     if not t_roof and pk:
         t_roof, row["roofline_from"] = pk, "poolkit"  # no out= variant: allocation included
     if row["bytes_moved"] and t_roof:
-        if rounds.get("time_over_roofline"):
-            roof = rounds["roofline_s"]
-            row["time_over_roofline"] = rounds["time_over_roofline"]
-        else:
-            roof = row["bytes_moved"] / bw["bandwidth_Bps"]
-            row["time_over_roofline"] = t_roof / roof
+        roof = row["bytes_moved"] / bw["bandwidth_Bps"]
+        row["time_over_roofline"] = t_roof / roof
         row["roofline_s"] = roof
         row["roofline_share"] = roof / t_roof
         row["achieved_GBps"] = row["bytes_moved"] / t_roof / 1e9
@@ -813,12 +798,7 @@ def main(argv=None) -> int:
         note(f"the NumPy baseline is timed on inputs up to {args.numpy_max_mb:g} MiB here "
              f"(--full or --numpy-max-mb 0 for all)")
     info = machine_info(poolkit, [c.threads for c in cases])
-    # One copy for the whole run: timed here, then beside the large rows' calls (its 512 MiB
-    # allocated once: made in the middle of the run, the kernel's huge-page compaction slowed
-    # the fresh 100 MB outputs of the next calls tenfold for a second).
-    global _copy_probe
-    _copy_probe = C.CopyProbe(args.copy_mb)
-    bw = C.copy_bandwidth(args.copy_mb, repeats=7 if not args.tiny else 3, probe=_copy_probe)
+    bw = C.copy_bandwidth(args.copy_mb, repeats=7 if not args.tiny else 3)
     print_machine(info, bw)
     sys.stdout.flush()
     n_notes = len(NOTES)
