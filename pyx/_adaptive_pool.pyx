@@ -17,6 +17,7 @@ writer and is computed the same way whatever the thread count. Backward kernels 
 overlapping windows, so they run ``prange`` over planes: one writer per input-gradient plane.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
@@ -51,7 +52,7 @@ def adaptive_avg_pool2d_forward(
     with nogil, parallel(num_threads=n_threads):
         # One scratch row of column sums per thread.
         colsum = <double *> malloc(W * sizeof(double))
-        for t in prange(P * OH, schedule="static"):
+        for t in prange(P * OH, schedule="dynamic", chunksize=dynamic_chunk(P * OH, n_threads)):
             if colsum == NULL:
                 n_fail += 1
                 continue
@@ -92,7 +93,8 @@ def adaptive_avg_pool2d_backward(
         floating *gip
 
     with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
+        for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                        chunksize=dynamic_chunk(P, n_threads)):
             gip = &grad_input[p, 0, 0]
             memset(gip, 0, H * W * sizeof(floating))
             for oh in range(OH):
@@ -125,7 +127,8 @@ def adaptive_max_pool2d_forward(
         const floating *xp
 
     with nogil:
-        for t in prange(P * OH, schedule="static", num_threads=n_threads):
+        for t in prange(P * OH, schedule="dynamic", num_threads=n_threads,
+                        chunksize=dynamic_chunk(P * OH, n_threads)):
             p = t // OH
             oh = t - p * OH
             xp = &x[p, 0, 0]

@@ -12,6 +12,7 @@ input's dtype, then is divided once, so results equal ``poolkit.reference`` bit 
 One thread per plane (``prange`` over planes): deterministic for any thread count.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
@@ -142,7 +143,7 @@ def avg_pool2d_forward(
         wcount = <floating *> malloc(max(OW, 1) * sizeof(floating))
         if wcount != NULL:
             _width_counts(wcount, OW, W, kw, sw, pw, count_include_pad)
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             if wcount == NULL:
                 n_fail += 1
                 continue
@@ -377,7 +378,7 @@ def avg_pool2d_backward(
             qall = NULL   # (the two-row path needs no hcounts)
         else:
             _height_counts(hcounts, OH, H, ph, count_include_pad)
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             if q == NULL or wcount == NULL:
                 n_fail += 1
                 continue

@@ -16,6 +16,7 @@ scratch, and a second, cheap pass folds them. Every result is therefore a fixed 
 input: bitwise the same for any thread count and either split.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange
 from libc.string cimport memset
 
@@ -52,7 +53,8 @@ def global_avg_pool2d_forward(
     with nogil:
         if P >= _PLANES_PER_THREAD * n_threads:
             # Enough planes: one thread per plane, its chunks in order (one parallel region).
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 s = 0.0
                 for k in range(nch):
                     lo = k * _CHUNK
@@ -64,7 +66,8 @@ def global_avg_pool2d_forward(
         else:
             # Few large planes: chunks in parallel, then each plane folds its partial sums
             # in the same order as above (bitwise the same result).
-            for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            for t in prange(P * nch, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P * nch, n_threads)):
                 p = t // nch
                 lo = (t - p * nch) * _CHUNK
                 n = min(_CHUNK, HW - lo)
@@ -72,7 +75,8 @@ def global_avg_pool2d_forward(
                     partial[t] = pk_sum_f(&x[p, lo], n)
                 else:
                     partial[t] = pk_sum_d(&x[p, lo], n)
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 s = 0.0
                 for k in range(nch):
                     s = s + partial[p * nch + k]
@@ -93,7 +97,8 @@ def global_avg_pool2d_backward(
         floating *gip
 
     with nogil:
-        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+        for t in prange(P * nch, schedule="dynamic", num_threads=n_threads,
+                        chunksize=dynamic_chunk(P * nch, n_threads)):
             p = t // nch
             lo = (t - p * nch) * _CHUNK
             n = min(_CHUNK, HW - lo)
@@ -124,7 +129,8 @@ def global_max_pool2d_forward(
     # maximum, or the first NaN, of the whole plane, whichever way the work is split.
     with nogil:
         if P >= _PLANES_PER_THREAD * n_threads:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 for k in range(nch):
                     lo = k * _CHUNK
                     if floating is float:
@@ -138,7 +144,8 @@ def global_max_pool2d_forward(
                 out[p] = v
                 indices[p] = at
         else:
-            for t in prange(P * nch, schedule="static", num_threads=n_threads):
+            for t in prange(P * nch, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P * nch, n_threads)):
                 p = t // nch
                 lo = (t - p * nch) * _CHUNK
                 n = min(_CHUNK, HW - lo)
@@ -148,7 +155,8 @@ def global_max_pool2d_forward(
                     j = pk_argmax_d(&x[p, lo], n)
                 part_i[t] = lo + j
                 part_v[t] = x[p, lo + j]
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 v = part_v[p * nch]
                 at = part_i[p * nch]
                 for k in range(1, nch):
@@ -173,7 +181,8 @@ def global_max_pool2d_backward(
         intp_t t, p, lo, n, at
 
     with nogil:
-        for t in prange(P * nch, schedule="static", num_threads=n_threads):
+        for t in prange(P * nch, schedule="dynamic", num_threads=n_threads,
+                        chunksize=dynamic_chunk(P * nch, n_threads)):
             p = t // nch
             lo = (t - p * nch) * _CHUNK
             n = min(_CHUNK, HW - lo)

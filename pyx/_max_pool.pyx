@@ -12,6 +12,7 @@ Each plane is read and written by one thread only (``prange`` over planes), so o
 windows need no locks and results do not depend on the thread count.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.math cimport INFINITY
 from libc.string cimport memset
@@ -166,7 +167,7 @@ def max_pool2d_forward(
         if sep_3x3:
             hbuf = <floating *> malloc(3 * max(OW, 1) * sizeof(floating))
             cbuf = <int32_t *> malloc(3 * max(OW, 1) * sizeof(int32_t)) if with_indices else NULL
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             if krow == NULL or (sep_3x3 and (hbuf == NULL or (with_indices and cbuf == NULL))):
                 n_fail += 1
                 continue
@@ -298,7 +299,8 @@ def max_pool2d_backward(
                     tile2 = False
                     break
         if check_indices == _CHECK_BEFORE:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 if not indices_fit(&indices[p, 0, 0], M, HW):
                     n_bad += 1
         if n_bad == 0:
@@ -306,7 +308,7 @@ def max_pool2d_backward(
                 # A large output: each plane is built in a scratch buffer that stays in the
                 # cache, then streamed out (no read-for-ownership of the output's lines).
                 buf = <floating *> malloc(HW * sizeof(floating)) if streamed else NULL
-                for p in prange(P, schedule="static"):
+                for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
                     gp = &grad_output[p, 0, 0]
                     ip = &indices[p, 0, 0]
                     if check_while and not indices_fit(ip, M, HW):

@@ -16,6 +16,7 @@ One thread per plane (``prange`` over planes): in the forward scatter, when two 
 plane share an index the later one (row-major) wins, for any thread count.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange
 from libc.string cimport memset
 
@@ -44,11 +45,13 @@ def max_unpool2d_forward(
 
     with nogil:
         if check_indices:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 if not indices_fit(&indices[p, 0], M, OHW):
                     n_bad += 1
         if n_bad == 0:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 xp = &x[p, 0]
                 ip = &indices[p, 0]
                 op = &out[p, 0]
@@ -76,11 +79,13 @@ def max_unpool2d_backward(
 
     with nogil:
         if check_indices:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 if not indices_fit(&indices[p, 0], M, OHW):
                     n_bad += 1
         if n_bad == 0:
-            for p in prange(P, schedule="static", num_threads=n_threads):
+            for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                            chunksize=dynamic_chunk(P, n_threads)):
                 gp = &grad_output[p, 0]
                 ip = &indices[p, 0]
                 gip = &grad_input[p, 0]

@@ -38,6 +38,7 @@ an output comes from a counter-based stream indexed by the output's global posit
 ``_stochastic_helpers.pxd``), so results do not depend on the thread count.
 """
 
+from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport malloc, free
@@ -313,7 +314,7 @@ def stochastic_pool2d_train(
         work = <floating *> malloc(_work_len(OH, OW, W) * sizeof(floating))
         if work != NULL:
             _fill_negative_zero(work + _work_len(OH, OW, W) - W, W)
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], NULL, key, <uint64_t> (p * OH * OW),
@@ -348,7 +349,7 @@ def stochastic_pool2d_train_uniforms(
         work = <floating *> malloc(_work_len(OH, OW, W) * sizeof(floating))
         if work != NULL:
             _fill_negative_zero(work + _work_len(OH, OW, W) - W, W)
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             if work == NULL:
                 n_fail += 1
             elif not _sample_plane(&x[p, 0, 0], &u[p, 0, 0], 0, 0,
@@ -384,7 +385,7 @@ def stochastic_pool2d_infer(
     with nogil, parallel(num_threads=n_threads):
         # Per-thread scratch: one row of window sums and one of sums of squares.
         S = <double *> malloc(2 * max(OW, 1) * sizeof(double))
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
             xp = &x[p, 0, 0]
             if S == NULL:
                 n_fail += 1
@@ -436,7 +437,8 @@ def stochastic_pool2d_infer_backward(
         floating *gip
 
     with nogil:
-        for p in prange(P, schedule="static", num_threads=n_threads):
+        for p in prange(P, schedule="dynamic", num_threads=n_threads,
+                        chunksize=dynamic_chunk(P, n_threads)):
             xp = &x[p, 0, 0]
             gip = &grad_input[p, 0, 0]
             memset(gip, 0, H * W * sizeof(floating))
