@@ -28,7 +28,7 @@ from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
-    pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f,
+    pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_span,
     pk_tile2_plane_d,
 )
 
@@ -183,6 +183,9 @@ def max_pool2d_forward(
             for oh in range(OH):
                 mrow = &out[p, oh, 0]
                 hs = oh * sh - ph
+                # the input rows 4 output rows ahead (see pk_prefetch_span)
+                pk_prefetch_span(xp + (hs + (kh - 1) * dh + 1 + 3 * sh) * W,
+                                 sh * W * <intp_t> sizeof(floating))
                 if not with_indices:
                     _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2,
                                     fused_3x3)

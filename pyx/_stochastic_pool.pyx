@@ -45,7 +45,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from _pool_helpers cimport pk_first_out, pk_end_out, PK_VEC8
+from _pool_helpers cimport pk_first_out, pk_end_out, pk_prefetch_span, PK_VEC8
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
@@ -252,6 +252,9 @@ cdef inline bint _sample_plane(
     if up == NULL:
         _uniform_row(key, g0, min(rc, OH) * OW, ub)
     for oh in range(OH):
+        # the input rows 4 output rows ahead (see pk_prefetch_span)
+        pk_prefetch_span(xp + (oh * sh - ph + kh + 3 * sh) * W,
+                         sh * W * <intp_t> sizeof(floating))
         if up != NULL:
             u = up + oh * OW
         else:
