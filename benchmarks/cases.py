@@ -631,13 +631,16 @@ def gc_paused():
 
 
 def measure(fn, repeats: int, max_time: float | None = None, min_repeats: int = 1,
-            single_shot_over: float | None = None, keep_result=False) -> Timing:
+            single_shot_over: float | None = None, keep_result=False,
+            min_time: float = 0.0, max_repeats: int = 400) -> Timing:
     """Warm-up call, then ``repeats`` timed calls; the garbage collector is off while timing.
 
     ``max_time``: fewer calls (but at least ``min_repeats``) when ``repeats`` of them would take
     longer than that many seconds. ``single_shot_over``: a call slower than that many seconds
     is timed once, the warm-up being the sample (for slow baselines in the quick set, where
-    one call of a second or more says what there is to say).
+    one call of a second or more says what there is to say). ``min_time``: more calls (up to
+    ``max_repeats``) when ``repeats`` of them would take under that many seconds: a median
+    of 5 samples of a 20-microsecond call measures the machine's noise more than the call.
     """
     with gc_paused():
         t0 = time.perf_counter()
@@ -650,6 +653,8 @@ def measure(fn, repeats: int, max_time: float | None = None, min_repeats: int = 
         n = max(1, int(repeats))
         if max_time is not None and warm > 0:
             n = max(min(n, max(1, int(min_repeats))), min(n, int(max_time / warm)))
+        if min_time > 0 and warm > 0 and n * warm < min_time:
+            n = max(n, min(int(max_repeats), int(min_time / warm)))
         times = []
         for _ in range(n):
             t0 = time.perf_counter()
@@ -675,52 +680,6 @@ def measure_round_robin(calls: dict, repeats: int) -> dict:
                 f()
                 times[name].append(time.perf_counter() - t0)
     return times
-
-
-def measure_rounds(calls: dict, repeats: int, max_time: float | None = None,
-                   min_rounds: int = 3, keep: tuple = (), min_time: float = 0.0,
-                   max_rounds: int = 400) -> tuple:
-    """Warm-up calls, then rounds of one call of each, in turn: ``(timings, errors)``.
-
-    ``timings[name]`` is a :class:`Timing` whose ``times`` are per round, so that the i-th
-    samples of two calls were taken moments apart (:func:`round_ratio`). A call that raises
-    in its warm-up is left out and its message goes to ``errors[name]``. ``repeats`` rounds,
-    fewer (but at least ``min_rounds``) when a round would put the total over ``max_time``
-    seconds, more (up to ``max_rounds``) when ``repeats`` rounds of fast calls would take
-    under ``min_time`` seconds: a median of 5 samples of a 20-microsecond call measures the
-    machine's noise more than the call. ``keep`` names the calls whose warm-up result is kept.
-    """
-    timings, errors, live = {}, {}, {}
-    with gc_paused():
-        for name, f in calls.items():
-            t0 = time.perf_counter()
-            try:
-                result = f()
-            except Exception as exc:  # noqa: BLE001 - reported by the caller
-                errors[name] = exc
-                continue
-            timings[name] = Timing([], time.perf_counter() - t0,
-                                   result if name in keep else None)
-            live[name] = f
-        per_round = sum(t.warmup for t in timings.values())
-        n = max(1, int(repeats))
-        if max_time is not None and per_round > 0:
-            n = max(min(n, max(1, int(min_rounds))), min(n, int(max_time / per_round)))
-        if min_time > 0 and per_round > 0 and n * per_round < min_time:
-            n = max(n, min(int(max_rounds), int(min_time / per_round)))
-        for _ in range(n):
-            for name, f in live.items():
-                t0 = time.perf_counter()
-                f()
-                timings[name].times.append(time.perf_counter() - t0)
-    return timings, errors
-
-
-def round_ratio(timings: dict, name: str, base: str) -> float:
-    """The median over rounds of ``timings[name] / timings[base]`` (see
-    :func:`measure_rounds`)."""
-    return statistics.median(
-        a / b for a, b in zip(timings[name].times, timings[base].times))
 
 
 def median_ratio(times: dict, name: str, base: str) -> float:

@@ -324,23 +324,9 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
         return _finish(row, bw)
     row["notes"] = dict(prep.notes)
     results = {}
-    # On the small rows poolkit, poolkit out= and PyTorch are timed in rounds, one call of
-    # each in turn, as many rounds as fit in SMALL_ROUNDS_S: a drift of the machine's load
-    # (this host is shared) then lands on all of them and "vs torch", the median of the
-    # per-round ratios, cancels it. The other calls, and every call of the large rows, are
-    # timed one after the other, each on its own (see SMALL_ROUND_IMPLS).
-    small = not (row["bytes_moved"] and row["bytes_moved"] >= ROUND_MAX_BYTES)
-    paired = [i for i in SMALL_ROUND_IMPLS
-              if small and i in impls and prep.calls.get(i) is not None]
     for impl in impls:
         fn = prep.calls.get(impl)
         if fn is None:
-            continue
-        if impl in paired:
-            # the rounds take the place of the first of their calls in the usual order
-            # (poolkit's fresh outputs first, as before: see ROUND_IMPLS)
-            if impl == paired[0]:
-                _time_rounds(case, row, prep, paired, args, results)
             continue
         if impl == "numpy":
             in_mb = np.prod(case.shape) * np.dtype(case.dtype).itemsize / 2**20
@@ -357,10 +343,11 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
         if impl == "torch":
             C.set_torch_threads(case.threads)
         if impl in ("poolkit", "poolkit_out"):
-            # All --repeats calls unless they would take over 2 budgets (a slow op).
-            opts = {"max_time": 2 * args.budget, "min_repeats": 3}
+            # All --repeats calls unless they would take over 2 budgets (a slow op); more
+            # when they are fast (MIN_TIME_S).
+            opts = {"max_time": 2 * args.budget, "min_repeats": 3, "min_time": MIN_TIME_S}
         elif impl == "torch":
-            opts = {"max_time": args.budget, "min_repeats": 3}
+            opts = {"max_time": args.budget, "min_repeats": 3, "min_time": MIN_TIME_S}
         else:  # NumPy and the reference: slow baselines
             opts = {"max_time": args.budget, "single_shot_over": args.single_shot}
         keep = prep.compare and impl in ("poolkit", "torch", "numpy", "reference")
@@ -392,39 +379,14 @@ def run_case(case, impls, data, numpy_cache, args, bw, poolkit) -> dict:
     return _finish(row, bw)
 
 
-#: The calls timed in rounds on the rows moving under ROUND_MAX_BYTES (see run_case), for
-#: as many rounds as fit in SMALL_ROUNDS_S seconds (at most 400). Not on the large rows,
-#: where poolkit and PyTorch allocate 25-200 MB outputs: on this virtual machine a fresh
-#: output's first touch took 10 ms or 150 ms depending on which pages it got, and timed one
-#: after the other the calls reuse the pages the previous one freed. (Timing a 256 MiB copy
-#: in rounds beside poolkit's out= calls, for the roofline, was tried too: keeping its
-#: 512 MiB alive sent the other allocations to fresh pages, with the same effect.)
-SMALL_ROUND_IMPLS = ("poolkit", "poolkit_out", "torch")
-SMALL_ROUNDS_S = 0.05
-ROUND_MAX_BYTES = 64 << 20
-
-
-def _time_rounds(case, row, prep, paired, args, results) -> None:
-    """Time ``paired`` in rounds; fill the row's times and its per-round ratio
-    (``row["rounds"]``)."""
-    calls = {impl: prep.calls[impl] for impl in paired}
-    if "torch" in calls:
-        C.set_torch_threads(case.threads)
-    keep = tuple(i for i in ("poolkit", "torch") if i in calls and prep.compare)
-    timings, errors = C.measure_rounds(calls, args.repeats, max_time=2 * args.budget,
-                                       min_rounds=3, keep=keep, min_time=SMALL_ROUNDS_S)
-    for impl, exc in errors.items():
-        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
-        row["notes"][impl] = f"failed: {msg}"
-        note(f"{case.label()}: {impl} failed: {msg}")
-    for impl, tm in timings.items():
-        results[impl] = tm.result
-        row["times"][impl] = _timing_dict(tm)
-        row[f"{impl}_s"] = tm.median
-    rounds = {"n": len(next(iter(timings.values())).times) if timings else 0}
-    if "poolkit" in timings and "torch" in timings:
-        rounds["speedup_torch"] = C.round_ratio(timings, "torch", "poolkit")
-    row["rounds"] = rounds
+#: Fast calls (poolkit, PyTorch) are repeated for at least this many seconds, up to 400
+#: calls: a median of 5 samples of a 20-microsecond call measures the machine's noise more
+#: than the call. (Timing poolkit and PyTorch in alternation instead was tried: after each
+#: PyTorch call its OpenMP runtime's worker kept spinning on the second CPU, and the next
+#: 2-thread poolkit call waited for it, up to 4x on the small rows; timing a copy beside the
+#: large rows' out= calls, for the roofline, kept 512 MiB alive, which sent the fresh
+#: outputs of the other calls to new pages of the virtual machine, slow to first touch.)
+MIN_TIME_S = 0.05
 
 
 def _timing_dict(tm) -> dict:
@@ -438,9 +400,7 @@ def _ratio(a, b):
 
 def _finish(row, bw) -> dict:
     pk = row["poolkit_s"]
-    rounds = row.get("rounds") or {}
-    # From the rounds when there were some (per-round ratios), else from the medians.
-    row["speedup_torch"] = rounds.get("speedup_torch") or _ratio(row["torch_s"], pk)
+    row["speedup_torch"] = _ratio(row["torch_s"], pk)
     row["speedup_numpy"] = _ratio(row["numpy_s"], pk)
     row["speedup_reference"] = _ratio(row["reference_s"], pk)
     t_roof = row["poolkit_out_s"]
