@@ -772,7 +772,7 @@ def main(argv=None) -> int:
         print(f"note: {n}")
     which = "full" if args.full else "tiny" if args.tiny else "quick"
     print(f"\n{len(cases)} cases in {elapsed:.0f} s wall, {cpu:.0f} s CPU ({which} set, "
-          f"{args.repeats} repeats after a warm-up; times are medians)")
+          f"{args.repeats} repeats or 50 ms of calls after a warm-up; times are medians)")
     if args.json:
         doc = {
             "schema": 1,
