@@ -1180,30 +1180,40 @@ cdef extern from *:
     #define PK_TILE2_L_d 4
     #define PK_TILE2_MISS_f pk_i8
     #define PK_TILE2_MISS_d pk_l4
-    /* Outputs o .. o + 7 (float): their 8 int64 indices narrowed to int32 (the low halves),
-       the four positions of each tile selected by compares and interleaved into two
-       16-float runs of rows r0 and r1. Returns the lanes whose index is outside its tile. */
+    /* The four positions of L tiles (L = 8 floats or 4 doubles) from d = index - tile
+       origin and the gradients' bits vi: each selected by a compare, interleaved into two
+       2L-long runs of rows r0 and r1 (LO, HI: the interleaving masks). Returns the lanes
+       whose index is outside its tile. */
+    #define PK_DEFINE_TILE2_PUT(T, SUFFIX, KT, LO, HI)                                      \\
+    PK_BODY KT pk_tile2_put_##SUFFIX(KT d, KT w, KT vi, Py_ssize_t o, T *PK_R r0,           \\
+                                     T *PK_R r1) {                                          \\
+        enum { NL = sizeof(KT) / sizeof(T) };                                               \\
+        const KT m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;                \\
+        const KT v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;            \\
+        const KT t0 = __builtin_shuffle(v00, v01, LO), t1 = __builtin_shuffle(v00, v01, HI);\\
+        const KT t2 = __builtin_shuffle(v10, v11, LO), t3 = __builtin_shuffle(v10, v11, HI);\\
+        __builtin_memcpy(r0 + 2 * o, &t0, sizeof t0);                                       \\
+        __builtin_memcpy(r0 + 2 * o + NL, &t1, sizeof t1);                                  \\
+        __builtin_memcpy(r1 + 2 * o, &t2, sizeof t2);                                       \\
+        __builtin_memcpy(r1 + 2 * o + NL, &t3, sizeof t3);                                  \\
+        return ~(m00 | m01 | m10 | m11);                                                    \\
+    }
+    PK_DEFINE_TILE2_PUT(float, f, pk_i8, ((pk_i8){0, 8, 1, 9, 2, 10, 3, 11}),
+                        ((pk_i8){4, 12, 5, 13, 6, 14, 7, 15}))
+    PK_DEFINE_TILE2_PUT(double, d, pk_l4, ((pk_l4){0, 4, 1, 5}), ((pk_l4){2, 6, 3, 7}))
+    /* Outputs o .. o + 7 (float): their 8 int64 indices narrowed to int32 (the low halves;
+       d fits in 32 bits, see above). */
     PK_BODY pk_i8 pk_tile2_v_f(const float *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
                                int64_t base, int64_t w, float *PK_R r0, float *PK_R r1) {
         pk_i8 a, b;
         __builtin_memcpy(&a, ix + o, 32);
         __builtin_memcpy(&b, ix + o + 4, 32);
-        const pk_i8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
         const pk_i8 d = __builtin_shuffle(__builtin_shuffle(a, b, PK_EVEN1_f), PK_PAIRS_f)
                         - (int32_t)(base + 2 * o) - (pk_i8){0, 2, 4, 6, 8, 10, 12, 14};
         pk_f8 v;
         __builtin_memcpy(&v, g + o, 32);
         v = (pk_f8){0} + v;
-        const pk_i8 vi = (pk_i8)v, wi = (pk_i8){0} + (int32_t)w;
-        const pk_i8 m00 = d == 0, m01 = d == 1, m10 = d == wi, m11 = d == wi + 1;
-        const pk_i8 v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;
-        const pk_i8 t0 = __builtin_shuffle(v00, v01, lo), t1 = __builtin_shuffle(v00, v01, hi);
-        const pk_i8 t2 = __builtin_shuffle(v10, v11, lo), t3 = __builtin_shuffle(v10, v11, hi);
-        __builtin_memcpy(r0 + 2 * o, &t0, 32);
-        __builtin_memcpy(r0 + 2 * o + 8, &t1, 32);
-        __builtin_memcpy(r1 + 2 * o, &t2, 32);
-        __builtin_memcpy(r1 + 2 * o + 8, &t3, 32);
-        return ~(m00 | m01 | m10 | m11);
+        return pk_tile2_put_f(d, (pk_i8){0} + (int32_t)w, (pk_i8)v, o, r0, r1);
     }
     /* Outputs o .. o + 3 (double), the compares on the int64 indices themselves. */
     PK_BODY pk_l4 pk_tile2_v_d(const double *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
@@ -1214,16 +1224,7 @@ cdef extern from *:
         pk_d4 v;
         __builtin_memcpy(&v, g + o, 32);
         v = (pk_d4){0} + v;
-        const pk_l4 vi = (pk_l4)v, lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
-        const pk_l4 m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;
-        const pk_l4 v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;
-        const pk_l4 t0 = __builtin_shuffle(v00, v01, lo), t1 = __builtin_shuffle(v00, v01, hi);
-        const pk_l4 t2 = __builtin_shuffle(v10, v11, lo), t3 = __builtin_shuffle(v10, v11, hi);
-        __builtin_memcpy(r0 + 2 * o, &t0, 32);
-        __builtin_memcpy(r0 + 2 * o + 4, &t1, 32);
-        __builtin_memcpy(r1 + 2 * o, &t2, 32);
-        __builtin_memcpy(r1 + 2 * o + 4, &t3, 32);
-        return ~(m00 | m01 | m10 | m11);
+        return pk_tile2_put_d(d, (pk_l4){0} + w, (pk_l4)v, o, r0, r1);
     }
     #else
     #define PK_TILE2_L_f 8
