@@ -1164,8 +1164,7 @@ cdef extern from *:
                 for (; o + NL <= OW; o += NL)                                               \\
                     m |= pk_tile2_v_##SUFFIX(gr, ir, o, base, W, r0, r1);                   \\
                 if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1);     \\
-                miss = 0;                                                                   \\
-                for (int l = 0; l < (int)NL; ++l) miss |= m[l];                             \\
+                miss = PK_TILE2_ANY(m, NL);                                                 \\
             } else {                                                                        \\
                 miss = pk_tile2_k_##SUFFIX(gr, ir, OW, base, W, r0, r1);                    \\
             }                                                                               \\
@@ -1180,6 +1179,12 @@ cdef extern from *:
     #define PK_TILE2_L_d 4
     #define PK_TILE2_MISS_f pk_i8
     #define PK_TILE2_MISS_d pk_l4
+    /* whether any of the NL lanes of m is set */
+    #define PK_TILE2_ANY(m, NL) __extension__({                                             \\
+        int64_t any_ = 0;                                                                   \\
+        for (int l_ = 0; l_ < (int)(NL); ++l_) any_ |= (m)[l_];                             \\
+        any_;                                                                               \\
+    })
     /* The four positions of L tiles (L = 8 floats or 4 doubles) from d = index - tile
        origin and the gradients' bits vi: each selected by a compare, interleaved into two
        2L-long runs of rows r0 and r1 (LO, HI: the interleaving masks). Returns the lanes
@@ -1229,9 +1234,9 @@ cdef extern from *:
     #else
     #define PK_TILE2_L_f 8
     #define PK_TILE2_L_d 4
-    typedef int64_t pk_tile2_miss_t[8];  /* not used: PK_VEC8 is 0 */
-    #define PK_TILE2_MISS_f pk_tile2_miss_t
-    #define PK_TILE2_MISS_d pk_tile2_miss_t
+    #define PK_TILE2_MISS_f int64_t  /* not used: PK_VEC8 is 0 */
+    #define PK_TILE2_MISS_d int64_t
+    #define PK_TILE2_ANY(m, NL) ((int64_t)(m))
     #define pk_tile2_v_f(g, ix, o, base, w, r0, r1) 0  /* not called: PK_VEC8 is 0 */
     #define pk_tile2_v_d(g, ix, o, base, w, r0, r1) 0
     #endif
