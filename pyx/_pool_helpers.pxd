@@ -282,11 +282,7 @@ cdef extern from *:
     #if defined(__GNUC__) && !defined(__clang__) && !defined(POOLKIT_NO_VEC8)
     #define PK_VEC8 1
     typedef float pk_f8 __attribute__((vector_size(32)));
-    typedef double pk_d8 __attribute__((vector_size(64)));
     typedef int32_t pk_i8 __attribute__((vector_size(32)));
-    typedef int64_t pk_l8 __attribute__((vector_size(64)));
-    #define PK_MASK32_f(t) (t)
-    #define PK_MASK32_d(t) __builtin_convertvector((t), pk_i8)
     typedef int64_t pk_l4 __attribute__((vector_size(32)));
     typedef double pk_d4 __attribute__((vector_size(32)));
     typedef int32_t pk_i4 __attribute__((vector_size(16)));
@@ -502,10 +498,10 @@ cdef extern from *:
         }                                                                                   \\
     }
     #if PK_VEC8
-    /* The vector primitives, per vector suffix VS: f (8 floats), d (8 doubles: the mean and
-       stochastic blocks) and d4 (4 doubles: the max blocks; without AVX-512, gcc 12 keeps
-       a 64-byte vector on the stack and splits its compares into scalar ones, which made
-       the 8-double max blocks slower than the scalar loop). L = lanes of a vector; the
+    /* The vector primitives, per vector suffix VS: f (8 floats) and d4 (4 doubles, one
+       AVX2 register like the floats: written as 8 doubles, 64-byte vectors, gcc 12 kept
+       them on the stack without AVX-512 and split their compares into scalar ones, which
+       made the float64 blocks slower than the scalar loops). L = lanes of a vector; the
        "8" in the names is the float block. Loads and stores go through memcpy
        (unaligned), selects are bit masks. The shuffle masks: the evens (EVEN1 then PAIRS)
        and odds (ODD1 then PAIRS) of two vectors, and SHIFT (one lane in from the left). */
@@ -513,10 +509,6 @@ cdef extern from *:
     #define PK_ODD1_f ((pk_i8){1, 3, 9, 11, 5, 7, 13, 15})
     #define PK_PAIRS_f ((pk_i8){0, 1, 4, 5, 2, 3, 6, 7})
     #define PK_SHIFT_f ((pk_i8){0, 8, 9, 10, 11, 12, 13, 14})
-    #define PK_EVEN1_d ((pk_l8){0, 2, 8, 10, 4, 6, 12, 14})
-    #define PK_ODD1_d ((pk_l8){1, 3, 9, 11, 5, 7, 13, 15})
-    #define PK_PAIRS_d ((pk_l8){0, 1, 4, 5, 2, 3, 6, 7})
-    #define PK_SHIFT_d ((pk_l8){0, 8, 9, 10, 11, 12, 13, 14})
     #define PK_EVEN1_d4 ((pk_l4){0, 4, 2, 6})
     #define PK_ODD1_d4 ((pk_l4){1, 5, 3, 7})
     #define PK_PAIRS_d4 ((pk_l4){0, 2, 1, 3})
@@ -702,12 +694,11 @@ cdef extern from *:
        gcc reports it at the end of the file, so it stays off for the rest of it. */
     #pragma GCC diagnostic ignored "-Wpsabi"
     PK_VEC_PRIMS(float, f, pk_f8, pk_i8)
-    PK_VEC_PRIMS(double, d, pk_d8, pk_l8)
     PK_VEC_PRIMS(double, d4, pk_d4, pk_l4)
     PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_i8, pk_store_idx8)
     PK_DEFINE_SEP_MAX3(double, d, d4, pk_d4, pk_l4, pk_l4, pk_i4, pk_store_idx4)
     #else
-    enum { pk_vl_f = 8, pk_vl_d = 8, pk_vl_d4 = 4 };  /* unused: PK_VEC8 is 0 */
+    enum { pk_vl_f = 8, pk_vl_d4 = 4 };  /* unused: PK_VEC8 is 0 */
     PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void, void)
     PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void, void)
     #endif
