@@ -279,7 +279,8 @@ def max_pool2d_backward(
         intp_t M = OH * OW
         # A gradient of (H // 2, W // 2) may come from 2x2 windows of stride 2: planes whose
         # indices all lie in their own 2x2 tiles are written in one pass (pk_tile2_plane).
-        bint tile2 = M > 0 and OH == H // 2 and OW == W // 2 and HW < (<intp_t> 1 << 31)
+        bint tile2 = (P > 0 and M > 0 and OH == H // 2 and OW == W // 2
+                      and HW < (<intp_t> 1 << 31))
         bint done
         index_t d
         intp_t p, i, n_bad = 0
