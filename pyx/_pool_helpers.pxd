@@ -369,7 +369,7 @@ cdef extern from *:
     PK_BODY void pk_hmax3s2_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t OW,         \\
                                     Py_ssize_t pw, Py_ssize_t lo, Py_ssize_t hi,            \\
                                     T *PK_R hm, int32_t *PK_R hc) {                         \\
-        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
+        const Py_ssize_t L = pk_vl_##VS;  /* windows per vector block */                 \\
         Py_ssize_t o = 0;                                                                   \\
         if (PK_VEC8 && pw == 1 && lo == 1 && hi >= L) {                                     \\
             /* windows 0..7, the left edge included, in one block */                        \\
@@ -399,7 +399,7 @@ cdef extern from *:
                                   const T *PK_R h2, const int32_t *PK_R c2, Py_ssize_t n,   \\
                                   T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w1,     \\
                                   int32_t w2) {                                             \\
-        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
+        const Py_ssize_t L = pk_vl_##VS;  /* windows per vector block */                 \\
         if (PK_VEC8 && n >= L) {                                                            \\
             Py_ssize_t o = 0;                                                               \\
             for (; o + L <= n; o += L)                                                      \\
@@ -422,7 +422,7 @@ cdef extern from *:
                                        T *PK_R hbs, int32_t *PK_R cbs, T *PK_R hcs,         \\
                                        int32_t *PK_R ccs, T *PK_R out, int64_t *PK_R idx,   \\
                                        int64_t b0) {                                        \\
-        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
+        const Py_ssize_t L = pk_vl_##VS;  /* windows per vector block */                 \\
         const int32_t w = (int32_t)W;                                                       \\
         Py_ssize_t o = 0;                                                                   \\
         if (pw == 1) {                                                                      \\
@@ -454,7 +454,7 @@ cdef extern from *:
                                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t lo,       \\
                                          Py_ssize_t hi, T *PK_R out, int64_t *PK_R idx,     \\
                                          T *PK_R hbuf, int32_t *PK_R cbuf) {                \\
-        const Py_ssize_t L = pk_lanes_##SUFFIX;  /* windows per vector block */          \\
+        const Py_ssize_t L = pk_vl_##VS;  /* windows per vector block */                 \\
         Py_ssize_t slot_row[3] = {-1, -1, -1};                                              \\
         /* stride 2, rows of 8 windows or more: the inside rows in one pass each */         \\
         const int fused = PK_VEC8 && sh == 2 && hi >= L && lo == pw && pw <= 1;             \\
@@ -566,7 +566,6 @@ cdef extern from *:
        masks VM), IT is the int32 vector of L lanes they are kept in, STIDX stores them
        as int64 indices. */
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
-    enum { pk_lanes_##SUFFIX = (int)(sizeof(VT) / sizeof(T)) };                             \\
     PK_BODY KT pk_kld_##SUFFIX(const int32_t *PK_R p) {                                     \\
         IT v;                                                                               \\
         __builtin_memcpy(&v, p, sizeof v);                                                  \\
@@ -589,7 +588,7 @@ cdef extern from *:
         const KT tk = (KT)t;                                                                \\
         kk = (tk & 2) | (~tk & kk);                                                         \\
         KT lane2;                                                                           \\
-        for (int i = 0; i < pk_lanes_##SUFFIX; ++i) lane2[i] = 2 * i;                       \\
+        for (int i = 0; i < pk_vl_##VS; ++i) lane2[i] = 2 * i;                              \\
         kk = kk + c + lane2;                                                                \\
         *m = mv;                                                                            \\
         *k = kk & ~(kk >> 31);                                                              \\
@@ -667,7 +666,6 @@ cdef extern from *:
     }
     #else
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
-    enum { pk_lanes_##SUFFIX = 8 };                                                         \\
     static inline void pk_hmax3_st8_##SUFFIX(const T *r, Py_ssize_t o, Py_ssize_t pw,      \\
                                              int left, T *hm, int32_t *hc) {                \\
         (void)r; (void)o; (void)pw; (void)left; (void)hm; (void)hc;  /* not called */       \\
@@ -1165,9 +1163,10 @@ cdef extern from *:
         for (Py_ssize_t c = 2 * OH * W; c < H * W; ++c) dst[c] = 0;                         \\
         return 1;                                                                           \\
     }
+    /* tiles per vector block: the lanes of the float and double vectors */
+    #define PK_TILE2_L_f pk_vl_f
+    #define PK_TILE2_L_d pk_vl_d4
     #if PK_VEC8
-    #define PK_TILE2_L_f 8
-    #define PK_TILE2_L_d 4
     #define PK_TILE2_MISS_f pk_i8
     #define PK_TILE2_MISS_d pk_l4
     /* whether any of the NL lanes of m is set */
@@ -1223,8 +1222,6 @@ cdef extern from *:
         return pk_tile2_put_d(d, (pk_l4){0} + w, (pk_l4)v, o, r0, r1);
     }
     #else
-    #define PK_TILE2_L_f 8
-    #define PK_TILE2_L_d 4
     #define PK_TILE2_MISS_f int64_t  /* not used: PK_VEC8 is 0 */
     #define PK_TILE2_MISS_d int64_t
     #define PK_TILE2_ANY(m, NL) ((int64_t)(m))
