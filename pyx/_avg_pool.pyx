@@ -25,7 +25,7 @@ from _pool_helpers cimport (
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
     pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f,
     pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f,
-    pk_mean_bwd2_d, pk_prefetch_span,
+    pk_mean_bwd2_d, pk_prefetch_ahead,
 )
 
 
@@ -164,9 +164,7 @@ def avg_pool2d_forward(
                 # (written out here, not through _window's pointers: variables a prange body
                 # only writes through a pointer would be shared between threads)
                 hs = oh * sh - ph
-                # the input rows 4 output rows ahead (see pk_prefetch_span)
-                pk_prefetch_span(xp + (hs + kh + 3 * sh) * W,
-                                 sh * W * <intp_t> sizeof(floating))
+                pk_prefetch_ahead(xp, hs + kh, sh, W * <intp_t> sizeof(floating))
                 he = min(hs + kh, H + ph)
                 first = max(hs, 0)
                 last = min(he, H)

@@ -28,8 +28,8 @@ from _pool_helpers cimport (
     pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
-    pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_span,
-    pk_tile2_plane_d,
+    pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_ahead,
+    pk_tile2_plane_d, pk_tile2_row_fits,
 )
 
 
@@ -183,9 +183,7 @@ def max_pool2d_forward(
             for oh in range(OH):
                 mrow = &out[p, oh, 0]
                 hs = oh * sh - ph
-                # the input rows 4 output rows ahead (see pk_prefetch_span)
-                pk_prefetch_span(xp + (hs + (kh - 1) * dh + 1 + 3 * sh) * W,
-                                 sh * W * <intp_t> sizeof(floating))
+                pk_prefetch_ahead(xp, hs + (kh - 1) * dh + 1, sh, W * <intp_t> sizeof(floating))
                 if not with_indices:
                     _max_row_values(xp, H, W, mrow, OW, hs, kh, kw, sw, pw, dh, dw, fused_2x2,
                                     fused_3x3)
@@ -282,7 +280,6 @@ def max_pool2d_backward(
         bint tile2 = (P > 0 and M > 0 and OH == H // 2 and OW == W // 2
                       and HW < (<intp_t> 1 << 31))
         bint done
-        index_t d
         intp_t p, i, n_bad = 0
         bint check_while = check_indices == _CHECK_WHILE
         const floating *gp
@@ -296,12 +293,7 @@ def max_pool2d_backward(
             # Planes are tried as tiles only when the first row of plane 0 is one (each
             # plane is still checked as it is written): a gradient of other windows, 3x3 of
             # stride 2 say, would otherwise write every plane's first row twice.
-            ip = &indices[0, 0, 0]
-            for i in range(OW):
-                d = ip[i] - 2 * i
-                if d != 0 and d != 1 and d != W and d != W + 1:
-                    tile2 = False
-                    break
+            tile2 = pk_tile2_row_fits(&indices[0, 0, 0], OW, 0, W)
         if check_indices == _CHECK_BEFORE:
             for p in prange(P, schedule="dynamic", num_threads=n_threads,
                             chunksize=dynamic_chunk(P, n_threads)):

@@ -45,6 +45,14 @@ cdef extern from *:
         (void)p; (void)nbytes;
     #endif
     }
+    /* The prefetch the plane kernels make per output row: the rows an output row 4 rows
+       ahead reads beyond those of the row 3 ahead, [end + 3 sh, end + 4 sh), where end is
+       the row after this output row's window (its first row plus the window's height) and
+       sh the row stride; row_bytes apart from base. Past the plane: the next plane's. */
+    static inline void pk_prefetch_ahead(const void *base, Py_ssize_t end, Py_ssize_t sh,
+                                         Py_ssize_t row_bytes) {
+        pk_prefetch_span((const char *)base + (end + 3 * sh) * row_bytes, sh * row_bytes);
+    }
 
     /* Runs CALL, a loop over outputs [B_LO, B_HI), over [lo, hi) as two calls when PK_BLOCK
        does not divide the range: the largest multiple of PK_BLOCK outputs, then the last
@@ -460,8 +468,7 @@ cdef extern from *:
         const int fused = PK_VEC8 && sh == 2 && hi >= L && lo == pw && pw <= 1;             \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             const Py_ssize_t hs = oh * sh - ph;                                             \\
-            /* the input rows 4 output rows ahead (past the plane: the next plane's) */     \\
-            pk_prefetch_span(xp + (hs + 3 + 3 * sh) * W, sh * W * (Py_ssize_t)sizeof(T));   \\
+            pk_prefetch_ahead(xp, hs + 3, sh, W * (Py_ssize_t)sizeof(T));                   \\
             if (fused && hs >= 0 && hs + 2 < H) {                                           \\
                 const Py_ssize_t sa = (hs % 3) * OW, sb = ((hs + 1) % 3) * OW;              \\
                 const Py_ssize_t sc = ((hs + 2) % 3) * OW;                                  \\
@@ -544,7 +551,7 @@ cdef extern from *:
     /* The three taps of windows 0..L-1 of a[] (window i: a[2i], a[2i + 1], a[2i + 2]),    \\
        from a[0..2L]: the evens and odds of a[0..2L-1], and the odds of a[1..2L]. */        \\
     PK_BODY void pk_taps3_##SUFFIX(const T *PK_R a, VT *t0, VT *t1, VT *t2) {               \\
-        enum { L = sizeof(VT) / sizeof(T) };                                                \\
+        enum { L = pk_vl_##SUFFIX };                                                        \\
         const VT lo = pk_ld8_##SUFFIX(a), hi = pk_ld8_##SUFFIX(a + L);                      \\
         *t0 = pk_even8_##SUFFIX(lo, hi);                                                    \\
         *t1 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
@@ -555,7 +562,7 @@ cdef extern from *:
        stand-in that cannot change the result: with dup a second r[0] (a max never takes a \\
        repeat), else -0.0 (x + -0.0 == x, and no sample takes a zero). */                   \\
     PK_BODY void pk_taps3_left_##SUFFIX(const T *PK_R r, int dup, VT *t0, VT *t1, VT *t2) { \\
-        enum { L = sizeof(VT) / sizeof(T) };                                                \\
+        enum { L = pk_vl_##SUFFIX };                                                        \\
         const VT lo = pk_ld8_##SUFFIX(r), hi = pk_ld8_##SUFFIX(r + L);                      \\
         *t1 = pk_even8_##SUFFIX(lo, hi);                                                    \\
         *t2 = pk_odd8_##SUFFIX(lo, hi);                                                     \\
@@ -925,7 +932,7 @@ cdef extern from *:
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             const Py_ssize_t hs = oh * sh - ph;                                             \\
             const Py_ssize_t he = hs + 3 < H + ph ? hs + 3 : H + ph;                        \\
-            pk_prefetch_span(xp + (hs + 3 + 3 * sh) * W, sh * W * (Py_ssize_t)sizeof(T));   \\
+            pk_prefetch_ahead(xp, hs + 3, sh, W * (Py_ssize_t)sizeof(T));                   \\
             const Py_ssize_t first = hs > 0 ? hs : 0, last = he < H ? he : H;               \\
             const Py_ssize_t hcount = count_include_pad ? he - hs : last - first;           \\
             pk_mean3s2_##SUFFIX(xp + first * W,                                             \\
@@ -1038,7 +1045,7 @@ cdef extern from *:
     PK_BODY void pk_mean_bwd2_v8_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,         \\
                                           const T *PK_R wcount, T d, T *PK_R row0,          \\
                                           T *PK_R row1) {                                   \\
-        enum { NL = sizeof(VT) / sizeof(T) };                                               \\
+        enum { NL = pk_vl_##VS };                                                           \\
         const VT div = wcount ? hcount * pk_ld8_##VS(wcount + o) : (VT){0} + d;             \\
         const VT v = (VT){0} + pk_ld8_##VS(g + o) / div;                                    \\
         const VT lo = __builtin_shuffle(v, PK_DUPLO_##VS);                                  \\
@@ -1116,6 +1123,18 @@ cdef extern from *:
        outside its tile (a plane of 3x3 windows, say, is given up after its first row) and
        the caller scatters the plane instead. Indices in [0, H*W) with H*W < 2**31, as the
        caller makes sure: then d = index - tile origin fits in 32 bits exactly. */
+    /* whether d = index - tile origin points into the tile, w being the row length */
+    #define PK_IN_TILE2(d, w) ((d) == 0 || (d) == 1 || (d) == (w) || (d) == (w) + 1)
+    /* whether the n indices ix of a row of outputs all lie in their tiles, tile o's origin
+       being base + 2 o */
+    static inline int pk_tile2_row_fits(const int64_t *ix, Py_ssize_t n, int64_t base,
+                                        int64_t w) {
+        for (Py_ssize_t o = 0; o < n; ++o) {
+            const int64_t d = ix[o] - base - 2 * o;
+            if (!PK_IN_TILE2(d, w)) return 0;
+        }
+        return 1;
+    }
     #define PK_DEFINE_TILE2(T, SUFFIX)                                                      \\
     static inline int64_t pk_tile2_k_##SUFFIX(const T *PK_R g, const int64_t *PK_R ix,      \\
                                               Py_ssize_t n, int64_t base, int64_t w,        \\
@@ -1128,7 +1147,7 @@ cdef extern from *:
             r0[2 * o + 1] = d == 1 ? v : 0;                                                 \\
             r1[2 * o] = d == w ? v : 0;                                                     \\
             r1[2 * o + 1] = d == w + 1 ? v : 0;                                             \\
-            miss |= (d != 0) & (d != 1) & (d != w) & (d != w + 1);                          \\
+            miss |= !PK_IN_TILE2(d, w);                                                     \\
         }                                                                                   \\
         return miss;                                                                        \\
     }                                                                                       \\
@@ -1182,7 +1201,7 @@ cdef extern from *:
     #define PK_DEFINE_TILE2_PUT(T, SUFFIX, KT, LO, HI)                                      \\
     PK_BODY KT pk_tile2_put_##SUFFIX(KT d, KT w, KT vi, Py_ssize_t o, T *PK_R r0,           \\
                                      T *PK_R r1) {                                          \\
-        enum { NL = sizeof(KT) / sizeof(T) };                                               \\
+        enum { NL = PK_TILE2_L_##SUFFIX };                                                  \\
         const KT m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;                \\
         const KT v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;            \\
         const KT t0 = __builtin_shuffle(v00, v01, LO), t1 = __builtin_shuffle(v00, v01, HI);\\
@@ -1247,7 +1266,10 @@ cdef extern from *:
         return start >= 0 ? start : start + ((-start + d - 1) / d) * d;
     }
     """
-    void pk_prefetch_span(const void *p, Py_ssize_t nbytes) noexcept nogil
+    void pk_prefetch_ahead(const void *base, Py_ssize_t end, Py_ssize_t sh,
+                           Py_ssize_t row_bytes) noexcept nogil
+    bint pk_tile2_row_fits(const int64_t *ix, Py_ssize_t n, int64_t base,
+                           int64_t w) noexcept nogil
     int pk_tile2_plane_f(const float *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
                          Py_ssize_t H, Py_ssize_t W, float *dst) noexcept nogil
     int pk_tile2_plane_d(const double *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
@@ -1349,3 +1371,7 @@ cdef extern from *:
     Py_ssize_t pk_first_inside(Py_ssize_t start, Py_ssize_t d) noexcept nogil
     # 1 when the 8-window vector blocks are compiled in (gcc), else 0
     const int PK_VEC8
+    # windows per vector block of the 3x3 stride-2 blocks (the vector lanes): float, double
+    enum:
+        pk_vl_f
+        pk_vl_d4

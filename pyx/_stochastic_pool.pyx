@@ -45,7 +45,9 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from _pool_helpers cimport pk_first_out, pk_end_out, pk_prefetch_span, PK_VEC8
+from _pool_helpers cimport (
+    pk_first_out, pk_end_out, pk_prefetch_ahead, PK_VEC8, pk_vl_f, pk_vl_d4,
+)
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
@@ -144,9 +146,10 @@ cdef inline void _sample_row_3x3(
     cdef intp_t ow, ws
     cdef intp_t lo = pk_first_out(-pw, sw, OW)
     cdef intp_t hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
-    # column stride 2, one column of left padding, 8 windows or more: window 0 goes with the
-    # first vector block (pk_pick_3x3)
-    cdef bint left = PK_VEC8 and sw == 2 and pw == 1 and lo == 1 and hi >= 8
+    # column stride 2, one column of left padding, a vector block of windows or more: window
+    # 0 goes with the first vector block (pk_pick_3x3)
+    cdef intp_t nl = pk_vl_f if floating is float else pk_vl_d4
+    cdef bint left = PK_VEC8 and sw == 2 and pw == 1 and lo == 1 and hi >= nl
     cdef bint top = hs < 0   # (only called so when the vector blocks take the row)
     cdef const floating *r0 = pad if top else xp + hs * W
     for ow in range(0 if left else lo):
@@ -234,8 +237,9 @@ cdef inline bint _sample_plane(
     # missing row read from ``pad``: when those blocks take the row (see pk_pick_3x3).
     cdef intp_t lo3 = pk_first_out(-pw, sw, OW)
     cdef intp_t hi3 = max(pk_end_out(2 - pw, sw, W, OW), lo3)
+    cdef intp_t nl = pk_vl_f if floating is float else pk_vl_d4
     cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
-                        and (hi3 - lo3 >= 8 or (pw == 1 and lo3 == 1 and hi3 >= 8)))
+                        and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
     if fused_2x2 and floating is float:
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
@@ -252,9 +256,7 @@ cdef inline bint _sample_plane(
     if up == NULL:
         _uniform_row(key, g0, min(rc, OH) * OW, ub)
     for oh in range(OH):
-        # the input rows 4 output rows ahead (see pk_prefetch_span)
-        pk_prefetch_span(xp + (oh * sh - ph + kh + 3 * sh) * W,
-                         sh * W * <intp_t> sizeof(floating))
+        pk_prefetch_ahead(xp, oh * sh - ph + kh, sh, W * <intp_t> sizeof(floating))
         if up != NULL:
             u = up + oh * OW
         else:

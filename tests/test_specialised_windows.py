@@ -113,8 +113,9 @@ def test_stochastic_training_is_the_reference_bit_for_bit(k, s, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, s, pad", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (3, 2, 0)])
 def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype):
-    # The fused loops run rows in blocks of 8 outputs, the last block overlapping the one
-    # before; rows of 8 to 35 outputs cover every overlap (and the plain loop below 8).
+    # The fused loops run rows in blocks of 8 outputs (4 for float64), the last block
+    # overlapping the one before; rows of 1 to 35 outputs cover every overlap and the plain
+    # loops below a block.
     for W in range(3, 72, 1 if s == 2 else 2):
         x = _input((1, 2, 5, W), dtype, W)
         x[0, 1].flat[W % 7] = np.nan
