@@ -60,7 +60,29 @@ cdef extern from *:
        int32, whose conversion is cheaper than an unsigned one). */
     static inline float pk_u24(uint32_t half) { return (float)(int32_t)(half >> 8) * (1.0f / 16777216.0f); }
 
-    /* u[i] for the outputs g0, g0 + 1, ..., g0 + n - 1 (see the stream above). */
+    #if PK_VEC8
+    /* The stream in blocks of 4 outputs: SplitMix64's mix on 4 64-bit lanes (gcc builds the
+       64-bit multiplies from 32-bit ones: AVX2 has none, and the scalar loop's imul, one
+       per cycle, bounded it), lane l of z holding key + (n + l) * golden. Same numbers as
+       pk_splitmix64, lane by lane. */
+    typedef uint64_t pk_u4 __attribute__((vector_size(32)));
+    typedef uint32_t pk_u8 __attribute__((vector_size(32)));
+    static inline pk_u4 pk_mix4(pk_u4 z) {
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        return z ^ (z >> 31);
+    }
+    /* the counters n .. n + 3, weighted: key + (n + l) * golden */
+    static inline pk_u4 pk_mix4_start(uint64_t key, uint64_t n) {
+        const uint64_t g = UINT64_C(0x9E3779B97F4A7C15);
+        return key + (n + (pk_u4){0, 1, 2, 3}) * g;
+    }
+    #define PK_MIX4_STEP (UINT64_C(0x9E3779B97F4A7C15) * 4)
+    #endif
+
+    /* u[i] for the outputs g0, g0 + 1, ..., g0 + n - 1 (see the stream above). The 64-bit
+       outputs in memory order are the pairs' halves in output order (low, high), so that a
+       block of 4 outputs is 8 floats as they stand. */
     PKS_LOOP void pk_uniform_row_f(uint64_t key, uint64_t g0, Py_ssize_t n, float *PKS_R u) {
         Py_ssize_t i = 0;
         if (n > 0 && (g0 & 1)) {            /* odd first output: the high half of its pair */
@@ -70,7 +92,16 @@ cdef extern from *:
         const uint64_t n0 = ((g0 + (uint64_t)i) >> 1) + 1;
         const Py_ssize_t pairs = (n - i) / 2;
         float *PKS_R v = u + i;
-        for (Py_ssize_t k = 0; k < pairs; ++k) {
+        Py_ssize_t k = 0;
+    #if PK_VEC8
+        pk_u4 z = pk_mix4_start(key, n0);
+        for (; k + 4 <= pairs; k += 4, z += PK_MIX4_STEP) {
+            const pk_u8 h = (pk_u8)pk_mix4(z);
+            const pk_f8 f = __builtin_convertvector((pk_i8)(h >> 8), pk_f8) * (1.0f / 16777216.0f);
+            __builtin_memcpy(v + 2 * k, &f, sizeof f);
+        }
+    #endif
+        for (; k < pairs; ++k) {
             const uint64_t z = pk_splitmix64(key, n0 + (uint64_t)k);
             v[2 * k] = pk_u24((uint32_t)z);
             v[2 * k + 1] = pk_u24((uint32_t)(z >> 32));
@@ -79,8 +110,24 @@ cdef extern from *:
         if (i < n)                           /* even last output: the low half of its pair */
             u[i] = pk_u24((uint32_t)pk_splitmix64(key, ((g0 + (uint64_t)i) >> 1) + 1));
     }
+    /* 53 bits as a double in [0, 1). In blocks of 4, v = z >> 11 (below 2**53) converted
+       exactly without a 64-bit integer conversion (AVX2 has none): its high and low 32 bits
+       put into the mantissas of 2**84 and 2**52, and those biases taken off; each step is
+       exact, so the double is v itself, as (double)(int64_t)v. */
     PKS_LOOP void pk_uniform_row_d(uint64_t key, uint64_t g0, Py_ssize_t n, double *PKS_R u) {
-        for (Py_ssize_t i = 0; i < n; ++i)
+        Py_ssize_t i = 0;
+    #if PK_VEC8
+        pk_u4 z = pk_mix4_start(key, g0 + 1);
+        for (; i + 4 <= n; i += 4, z += PK_MIX4_STEP) {
+            const pk_u4 v = pk_mix4(z) >> 11;
+            const pk_u4 hi = (v >> 32) | UINT64_C(0x4530000000000000);
+            const pk_u4 lo = (v & UINT64_C(0xFFFFFFFF)) | UINT64_C(0x4330000000000000);
+            const pk_d4 d = ((pk_d4)hi - 0x1.00000001p84) + (pk_d4)lo;
+            const pk_d4 r = d * (1.0 / 9007199254740992.0);
+            __builtin_memcpy(u + i, &r, sizeof r);
+        }
+    #endif
+        for (; i < n; ++i)
             u[i] = (double)(int64_t)(pk_splitmix64(key, g0 + (uint64_t)i + 1) >> 11) * (1.0 / 9007199254740992.0);
     }
 

@@ -202,6 +202,14 @@ cdef inline void _uniform_row(uint64_t key, uint64_t g0, intp_t n,
         pk_uniform_row_d(key, g0, n, u)
 
 
+def uniform_stream(uint64_t key, uint64_t g0, floating[::1] u not None):
+    """Fill ``u`` with the stream's uniforms of the outputs ``g0 .. g0 + len(u) - 1``: the
+    numbers the training kernels sample with, for the tests to check against
+    ``poolkit._ref_stochastic.stochastic_uniform``."""
+    with nogil:
+        _uniform_row(key, g0, u.shape[0], &u[0] if u.shape[0] > 0 else NULL)
+
+
 cdef inline bint _sample_plane(
     const floating *xp,     # IN  (H, W) one plane
     const floating *up,     # IN  (OH, OW) its uniforms, or NULL: the counter-based stream

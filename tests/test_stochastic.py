@@ -74,6 +74,21 @@ def test_uniforms_are_in_unit_interval_with_documented_resolution():
     assert stochastic_uniform(7, 1, np.float32) == np.float32((z >> 32) >> 8) * 2.0**-24
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernels_uniforms_are_the_stream(dtype):
+    # The kernels make their uniforms in vector blocks (4 outputs for float64, 4 pairs of
+    # halves for float32) with a scalar head and tail: every start parity and every length
+    # up to a few blocks, outputs near the end of the 64-bit counter.
+    from poolkit._stochastic_pool import uniform_stream
+    for key in (0, 99, 2**64 - 1, 0x9E3779B97F4A7C15):
+        for g0 in (0, 1, 2, 3, 7, 2**63 - 1, 2**64 - 40):
+            for n in range(0, 40):
+                u = np.full(n, np.nan, dtype)
+                uniform_stream(key, g0, u)
+                want = [stochastic_uniform(key, g0 + i, dtype) for i in range(n)]
+                assert u.tobytes() == np.array(want, dtype).tobytes(), (key, g0, n)
+
+
 # ============================================================================ worked examples
 
 
