@@ -525,6 +525,11 @@ cdef extern from *:
     #define PK_DUPHI_f ((pk_i8){4, 4, 5, 5, 6, 6, 7, 7})
     #define PK_DUPLO_d4 ((pk_l4){0, 0, 1, 1})
     #define PK_DUPHI_d4 ((pk_l4){2, 2, 3, 3})
+    /* two vectors' lanes interleaved (a0, b0, a1, b1, ...): the low and the high half */
+    #define PK_ZIPLO_f ((pk_i8){0, 8, 1, 9, 2, 10, 3, 11})
+    #define PK_ZIPHI_f ((pk_i8){4, 12, 5, 13, 6, 14, 7, 15})
+    #define PK_ZIPLO_d4 ((pk_l4){0, 4, 1, 5})
+    #define PK_ZIPHI_d4 ((pk_l4){2, 6, 3, 7})
     #define PK_VEC_PRIMS(T, SUFFIX, VT, VM)                                                 \\
     enum { pk_vl_##SUFFIX = (int)(sizeof(VT) / sizeof(T)) };  /* lanes */                   \\
     PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
@@ -707,6 +712,9 @@ cdef extern from *:
     PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void, void)
     PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void, void)
     #endif
+    /* the lanes of a vector block by scalar suffix: 8 floats, 4 doubles */
+    #define PK_VL_f pk_vl_f
+    #define PK_VL_d pk_vl_d4
 
     /* idx[o] = base + o*s + k[o]: window-relative offsets to flat plane positions. */
     static inline void pk_finish_indices(const int32_t *PK_R k, Py_ssize_t n, int64_t base,
@@ -776,6 +784,31 @@ cdef extern from *:
        whose windows lie inside the input: out[o] = the nine values summed from +0 in
        row-major order (the tap loops' and the reference's order), in registers. Window o
        starts at column o*s + c0 of rows r0, r1, r2. */
+    /* Windows m .. m + L-1 of pk_gather_3s2_k's inside columns (see below) as one vector
+       block: the even columns 2m - pw get ((0 + q0[m - 1]) + q0[m]) (+ q1[m - 1]) + q1[m],
+       the odd ones (0 + q0[m]) + q1[m], interleaved into 2L columns. */
+    #if PK_VEC8
+    #define PK_DEFINE_GATHER3S2_V(T, SUFFIX, VS, VT)                                        \\
+    PK_BODY void pk_gather3s2_v_##SUFFIX(const T *PK_R q0, const T *PK_R q1, int two,       \\
+                                         Py_ssize_t m, Py_ssize_t pw, T *PK_R row) {        \\
+        const VT b = pk_ld8_##VS(q0 + m);                                                   \\
+        VT e = ((VT){0} + pk_ld8_##VS(q0 + m - 1)) + b, o = (VT){0} + b;                    \\
+        if (two) {                                                                          \\
+            const VT d = pk_ld8_##VS(q1 + m);                                               \\
+            e = (e + pk_ld8_##VS(q1 + m - 1)) + d;                                          \\
+            o = o + d;                                                                      \\
+        }                                                                                   \\
+        const VT lo = __builtin_shuffle(e, o, PK_ZIPLO_##VS);                               \\
+        const VT hi = __builtin_shuffle(e, o, PK_ZIPHI_##VS);                               \\
+        __builtin_memcpy(row + 2 * m - pw, &lo, sizeof lo);                                 \\
+        __builtin_memcpy(row + 2 * m - pw + pk_vl_##VS, &hi, sizeof hi);                    \\
+    }
+    PK_DEFINE_GATHER3S2_V(float, f, f, pk_f8)
+    PK_DEFINE_GATHER3S2_V(double, d, d4, pk_d4)
+    #else
+    #define pk_gather3s2_v_f(q0, q1, two, m, pw, row) ((void)0)  /* not called */
+    #define pk_gather3s2_v_d(q0, q1, two, m, pw, row) ((void)0)
+    #endif
     #define PK_DEFINE_SUM_3X3(T, SUFFIX)                                                    \\
     PK_BODY void pk_sum_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, T *PK_R out) {             \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
@@ -832,7 +865,14 @@ cdef extern from *:
             T a = pk_share_3s2_##SUFFIX(q0, iw + pw, n_out, (T)0);                          \\
             row[iw] = two ? pk_share_3s2_##SUFFIX(q1, iw + pw, n_out, a) : a;                \\
         }                                                                                   \\
-        if (two)                                                                            \\
+        if (PK_VEC8 && m_hi - m_lo >= PK_VL_##SUFFIX) {                                     \\
+            /* vector blocks, the last one overlapping the one before */                    \\
+            const Py_ssize_t NL = PK_VL_##SUFFIX;                                           \\
+            Py_ssize_t m = m_lo;                                                            \\
+            for (; m + NL <= m_hi; m += NL)                                                 \\
+                pk_gather3s2_v_##SUFFIX(q0, q1, two, m, pw, row);                           \\
+            if (m < m_hi) pk_gather3s2_v_##SUFFIX(q0, q1, two, m_hi - NL, pw, row);          \\
+        } else if (two)                                                                     \\
             PK_IN_BLOCKS(m_lo, m_hi, pk_gather2_k_##SUFFIX(q0, q1, B_LO, B_HI, pw, row));   \\
         else                                                                                \\
             PK_IN_BLOCKS(m_lo, m_hi, pk_gather1_k_##SUFFIX(q0, B_LO, B_HI, pw, row));       \\
@@ -1152,13 +1192,13 @@ cdef extern from *:
         return miss;                                                                        \\
     }                                                                                       \\
     /* The plane: gradient g and indices idx (OH x OW) into dst (H x W); 1 when done, 0    \\
-       when an index lies outside its tile (dst then holds anything). Rows of              \\
-       PK_TILE2_L outputs or more in vector blocks, the last one overlapping the one       \\
-       before (each position is a function of its own tile's index and gradient). */       \\
+       when an index lies outside its tile (dst then holds anything). Rows of a vector     \\
+       block (PK_VL) of outputs or more in vector blocks, the last one overlapping the     \\
+       one before (each position is a function of its own tile's index and gradient). */   \\
     PK_ROW int pk_tile2_plane_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
                                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,          \\
                                        Py_ssize_t W, T *PK_R dst) {                         \\
-        const Py_ssize_t NL = PK_TILE2_L_##SUFFIX;                                          \\
+        const Py_ssize_t NL = PK_VL_##SUFFIX;                                               \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             T *PK_R r0 = dst + 2 * oh * W;                                                  \\
             T *PK_R r1 = r0 + W;                                                            \\
@@ -1182,9 +1222,6 @@ cdef extern from *:
         for (Py_ssize_t c = 2 * OH * W; c < H * W; ++c) dst[c] = 0;                         \\
         return 1;                                                                           \\
     }
-    /* tiles per vector block: the lanes of the float and double vectors */
-    #define PK_TILE2_L_f pk_vl_f
-    #define PK_TILE2_L_d pk_vl_d4
     #if PK_VEC8
     #define PK_TILE2_MISS_f pk_i8
     #define PK_TILE2_MISS_d pk_l4
@@ -1201,7 +1238,7 @@ cdef extern from *:
     #define PK_DEFINE_TILE2_PUT(T, SUFFIX, KT, LO, HI)                                      \\
     PK_BODY KT pk_tile2_put_##SUFFIX(KT d, KT w, KT vi, Py_ssize_t o, T *PK_R r0,           \\
                                      T *PK_R r1) {                                          \\
-        enum { NL = PK_TILE2_L_##SUFFIX };                                                  \\
+        enum { NL = PK_VL_##SUFFIX };                                                       \\
         const KT m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;                \\
         const KT v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;            \\
         const KT t0 = __builtin_shuffle(v00, v01, LO), t1 = __builtin_shuffle(v00, v01, HI);\\
@@ -1212,9 +1249,8 @@ cdef extern from *:
         __builtin_memcpy(r1 + 2 * o + NL, &t3, sizeof t3);                                  \\
         return ~(m00 | m01 | m10 | m11);                                                    \\
     }
-    PK_DEFINE_TILE2_PUT(float, f, pk_i8, ((pk_i8){0, 8, 1, 9, 2, 10, 3, 11}),
-                        ((pk_i8){4, 12, 5, 13, 6, 14, 7, 15}))
-    PK_DEFINE_TILE2_PUT(double, d, pk_l4, ((pk_l4){0, 4, 1, 5}), ((pk_l4){2, 6, 3, 7}))
+    PK_DEFINE_TILE2_PUT(float, f, pk_i8, PK_ZIPLO_f, PK_ZIPHI_f)
+    PK_DEFINE_TILE2_PUT(double, d, pk_l4, PK_ZIPLO_d4, PK_ZIPHI_d4)
     /* Outputs o .. o + 7 (float): their 8 int64 indices narrowed to int32 (the low halves;
        d fits in 32 bits, see above). */
     PK_BODY pk_i8 pk_tile2_v_f(const float *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
