@@ -16,6 +16,8 @@ from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
+from libc.stdint cimport uintptr_t
+from _stream_helpers cimport STREAM_AUTO, pk_stream_worth, pk_stream_fence
 
 from _typedefs cimport floating, intp_t
 from _pool_helpers cimport (
@@ -215,7 +217,7 @@ cdef inline void _backward_plane_scatter(
     const floating *gp, floating *gip, intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
     bint count_include_pad, intp_t divisor_override, const floating *wcount,
-    intp_t j0, intp_t j1, floating *q,
+    intp_t j0, intp_t j1, floating *q, bint nt,
 ) noexcept nogil:
     """One plane, any window: zero it, then add every window's share to its positions, one
     tap at a time over whole rows. Windows that tile the input (stride == kernel, no padding)
@@ -236,10 +238,12 @@ cdef inline void _backward_plane_scatter(
             hcount = he - hs   # (no padding: the padded extent is the input's)
             if floating is float:
                 pk_mean_bwd2_f(gp + oh * OW, OW, <float> hcount, wc, <float> divisor_override,
-                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL)
+                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL,
+                               nt)
             else:
                 pk_mean_bwd2_d(gp + oh * OW, OW, <double> hcount, wc, <double> divisor_override,
-                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL)
+                               W, gip + hs * W, gip + (hs + 1) * W if he - hs == 2 else NULL,
+                               nt)
             continue
         _scaled_row(gp + oh * OW, oh, H, OW, kh, sh, ph, count_include_pad, divisor_override,
                     wcount, q)
@@ -340,7 +344,7 @@ def avg_pool2d_backward(
     const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
     floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
     intp_t kh, intp_t kw, intp_t sh, intp_t sw, intp_t ph, intp_t pw,
-    bint count_include_pad, intp_t divisor_override, int n_threads,
+    bint count_include_pad, intp_t divisor_override, int n_threads, int stream=STREAM_AUTO,
 ):
     """Spread each output gradient over its window, divided by the window's divisor.
 
@@ -359,6 +363,13 @@ def avg_pool2d_backward(
         intp_t j0 = pk_first_out((OW - 1) * sw - pw, 1, kw)
         intp_t j1 = pk_end_out((OW - 1) * sw - pw, 1, W + (OW - 1) * sw, kw)
         bint gather_3s2 = kh == 3 and kw == 3 and sh == 2 and sw == 2
+        # 2x2 tiles on a large output: its rows written with streaming stores (see
+        # pk_mean_bwd2), which need 16-byte aligned rows
+        bint nt = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+                   and P > 0 and (<uintptr_t> &grad_input[0, 0, 0]) % 16 == 0
+                   and (W * sizeof(floating)) % 16 == 0
+                   and (pk_stream_worth(P * H * W * sizeof(floating))
+                        if stream == STREAM_AUTO else stream != 0))
         floating *q = NULL
         floating *qall = NULL
         floating *hcounts = NULL
@@ -391,7 +402,9 @@ def avg_pool2d_backward(
             else:
                 _backward_plane_scatter(&grad_output[p, 0, 0], &grad_input[p, 0, 0], H, W, OH,
                                         OW, kh, kw, sh, sw, ph, pw, count_include_pad,
-                                        divisor_override, wcount, j0, j1, q)
+                                        divisor_override, wcount, j0, j1, q, nt)
+        if nt:
+            pk_stream_fence()   # the streaming stores made visible before the region ends
         free(q)
         free(qall)
         free(hcounts)

@@ -7,8 +7,11 @@
 # per-thread scratch buffer (which stays in L1/L2) and copies it out with `pk_stream_*`, which
 # writes whole lines straight to memory without reading them (10-15% faster on the
 # (32, 64, 112, 112) benchmark rows). Measured and rejected here: streaming the outputs of the
-# forward kernels and of the mean backward, which write each output line once in order: the
-# extra copy cost more than the read-for-ownership saved (10-30% slower on an AMD EPYC).
+# forward kernels and of the mean backward through such a copy, which write each output line
+# once in order: the extra copy cost more than the read-for-ownership saved (10-30% slower on
+# an AMD EPYC). Kernels that write whole aligned vectors in order stream them directly
+# instead, with no copy (pk_nt_store32 in _pool_helpers.pxd: the 2x2 mean backward, 1.6-2.4x
+# faster on those rows).
 #
 # Only worth it when the whole output is larger than the caches: a small output is read
 # again soon, and streaming it would push it out of them. `pk_stream_worth(bytes)` is the

@@ -50,3 +50,29 @@ def test_max_backward_bad_index_modes(stream):
     assert np.all(gi[2] == 7.0)
     assert gi[0, 0, 0] == 4.0 and gi[3, 0, 0] == 4.0
 
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mean_backward_streamed_rows_equal_plain_stores(dtype):
+    # 2x2 windows of stride 2 on a large output write their rows with streaming stores when
+    # the rows are 16-byte aligned (else plain stores): stream=1 forces them on small planes.
+    # Widths of whole vector blocks, of an overlapping last block, of a partial last window
+    # and columns no window covers; a view one element off the boundary takes plain stores.
+    from poolkit import _avg_pool
+    rng = np.random.default_rng(2)
+    for H, W in [(4, 16), (5, 32), (6, 40), (3, 48), (7, 17), (4, 20), (2, 64)]:
+        x_shape = (3, H, W)
+        g = rng.standard_normal((3, H // 2, W // 2)).astype(dtype)
+        g[0, 0, :2] = -0.0   # lands as +0.0 either way
+        results = []
+        for stream in (0, 1):
+            buf = np.full(3 * H * W + 1, np.nan, dtype)
+            for gi in (buf[:-1].reshape(x_shape), buf[1:].reshape(x_shape)):
+                gi[...] = np.nan
+                assert _avg_pool.avg_pool2d_backward(g, gi, 2, 2, 2, 2, 0, 0, True, 0, 2,
+                                                     stream) == 0
+                results.append(gi.copy())
+        want = np.repeat(np.repeat(g / 4 + dtype(0), 2, axis=1), 2, axis=2)
+        want = np.pad(want, [(0, 0), (0, H % 2), (0, W % 2)])
+        for r in results:
+            assert r.tobytes() == want.tobytes(), (H, W)
