@@ -18,7 +18,7 @@ from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, uintptr_t
 from libc.stdlib cimport malloc, free
 from _index_helpers cimport indices_fit
 from _stream_helpers cimport (
@@ -29,7 +29,7 @@ from _pool_helpers cimport (
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
     pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_ahead,
-    pk_tile2_plane_d, pk_tile2_row_fits,
+    pk_tile2_plane_d, pk_tile2_row_fits, vec_lanes,
 )
 
 
@@ -287,6 +287,13 @@ def max_pool2d_backward(
         floating *dst
         floating *buf = NULL
         bint streamed = stream_planes(stream, P, HW * sizeof(floating))
+        # streamed 2x2 tiles go straight to the output when its rows are 16-byte aligned
+        # (only where the vector blocks write every position: a plain store to a line with
+        # streaming stores pending flushes them, see avg_pool2d_backward)
+        bint tile_nt = (streamed and P > 0 and W == 2 * OW and H == 2 * OH
+                        and OW % vec_lanes(&grad_input[0, 0, 0]) == 0
+                        and (W * sizeof(floating)) % 16 == 0
+                        and (<uintptr_t> &grad_input[0, 0, 0]) % 16 == 0)
 
     with nogil:
         if tile2:
@@ -310,18 +317,29 @@ def max_pool2d_backward(
                     if check_while and not indices_fit(ip, M, HW):
                         n_bad += 1
                         continue
+                    if tile2 and tile_nt:
+                        # tiles stream straight into the output; a plane that is not tiles
+                        # is scattered in scratch and streamed out as below
+                        if floating is float:
+                            done = pk_tile2_plane_f(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
+                                                    1)
+                        else:
+                            done = pk_tile2_plane_d(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
+                                                    1)
+                        if done:
+                            continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]
                     if floating is float:
-                        done = tile2 and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst)
+                        done = tile2 and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0)
                     else:
-                        done = tile2 and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst)
+                        done = tile2 and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0)
                     if not done:
                         memset(dst, 0, HW * sizeof(floating))
                         for i in range(M):
                             dst[ip[i]] = dst[ip[i]] + gp[i]
                     if buf != NULL:
                         stream_copy(&grad_input[p, 0, 0], buf, HW)
-                if buf != NULL:
+                if streamed:
                     pk_stream_fence()
                 free(buf)
     return n_bad

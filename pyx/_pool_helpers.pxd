@@ -9,6 +9,7 @@
 # reach" the same way.
 
 from libc.stdint cimport int32_t, int64_t
+from _typedefs cimport floating
 
 cdef extern from *:
     """
@@ -1224,10 +1225,12 @@ cdef extern from *:
     /* The plane: gradient g and indices idx (OH x OW) into dst (H x W); 1 when done, 0    \\
        when an index lies outside its tile (dst then holds anything). Rows of a vector     \\
        block (PK_VL) of outputs or more in vector blocks, the last one overlapping the     \\
-       one before (each position is a function of its own tile's index and gradient). */   \\
-    PK_ROW int pk_tile2_plane_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
+       one before (each position is a function of its own tile's index and gradient).     \\
+       nt (dst's rows 16-byte aligned): the blocks but the overlapping one are written     \\
+       with streaming stores (pk_nt_store32), straight to a large output. */               \\
+    PK_BODY int pk_tile2_rows_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
                                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,          \\
-                                       Py_ssize_t W, T *PK_R dst) {                         \\
+                                       Py_ssize_t W, T *PK_R dst, const int nt) {           \\
         const Py_ssize_t NL = PK_VL_##SUFFIX;                                               \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             T *PK_R r0 = dst + 2 * oh * W;                                                  \\
@@ -1240,8 +1243,8 @@ cdef extern from *:
                 Py_ssize_t o = 0;                                                           \\
                 PK_TILE2_MISS_##SUFFIX m = {0};                                             \\
                 for (; o + NL <= OW; o += NL)                                               \\
-                    m |= pk_tile2_v_##SUFFIX(gr, ir, o, base, W, r0, r1);                   \\
-                if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1);     \\
+                    m |= pk_tile2_v_##SUFFIX(gr, ir, o, base, W, r0, r1, nt);               \\
+                if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1, 0);  \\
                 miss = PK_TILE2_ANY(m, NL);                                                 \\
             } else {                                                                        \\
                 miss = pk_tile2_k_##SUFFIX(gr, ir, OW, base, W, r0, r1);                    \\
@@ -1251,6 +1254,13 @@ cdef extern from *:
         }                                                                                   \\
         for (Py_ssize_t c = 2 * OH * W; c < H * W; ++c) dst[c] = 0;                         \\
         return 1;                                                                           \\
+    }                                                                                       \\
+    /* (nt a constant in each copy: a run-time flag in the blocks slowed the plain path) */ \\
+    PK_ROW int pk_tile2_plane_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
+                                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,          \\
+                                       Py_ssize_t W, T *PK_R dst, int nt) {                 \\
+        return nt ? pk_tile2_rows_##SUFFIX(g, idx, OH, OW, H, W, dst, 1)                    \\
+                  : pk_tile2_rows_##SUFFIX(g, idx, OH, OW, H, W, dst, 0);                   \\
     }
     #if PK_VEC8
     #define PK_TILE2_MISS_f pk_i8
@@ -1267,16 +1277,23 @@ cdef extern from *:
        whose index is outside its tile. */
     #define PK_DEFINE_TILE2_PUT(T, SUFFIX, KT, LO, HI)                                      \\
     PK_BODY KT pk_tile2_put_##SUFFIX(KT d, KT w, KT vi, Py_ssize_t o, T *PK_R r0,           \\
-                                     T *PK_R r1) {                                          \\
+                                     T *PK_R r1, int nt) {                                  \\
         enum { NL = PK_VL_##SUFFIX };                                                       \\
         const KT m00 = d == 0, m01 = d == 1, m10 = d == w, m11 = d == w + 1;                \\
         const KT v00 = m00 & vi, v01 = m01 & vi, v10 = m10 & vi, v11 = m11 & vi;            \\
         const KT t0 = __builtin_shuffle(v00, v01, LO), t1 = __builtin_shuffle(v00, v01, HI);\\
         const KT t2 = __builtin_shuffle(v10, v11, LO), t3 = __builtin_shuffle(v10, v11, HI);\\
-        __builtin_memcpy(r0 + 2 * o, &t0, sizeof t0);                                       \\
-        __builtin_memcpy(r0 + 2 * o + NL, &t1, sizeof t1);                                  \\
-        __builtin_memcpy(r1 + 2 * o, &t2, sizeof t2);                                       \\
-        __builtin_memcpy(r1 + 2 * o + NL, &t3, sizeof t3);                                  \\
+        if (nt) {                                                                           \\
+            pk_nt_store32(r0 + 2 * o, &t0);                                                 \\
+            pk_nt_store32(r0 + 2 * o + NL, &t1);                                            \\
+            pk_nt_store32(r1 + 2 * o, &t2);                                                 \\
+            pk_nt_store32(r1 + 2 * o + NL, &t3);                                            \\
+        } else {                                                                            \\
+            __builtin_memcpy(r0 + 2 * o, &t0, sizeof t0);                                   \\
+            __builtin_memcpy(r0 + 2 * o + NL, &t1, sizeof t1);                              \\
+            __builtin_memcpy(r1 + 2 * o, &t2, sizeof t2);                                   \\
+            __builtin_memcpy(r1 + 2 * o + NL, &t3, sizeof t3);                              \\
+        }                                                                                   \\
         return ~(m00 | m01 | m10 | m11);                                                    \\
     }
     PK_DEFINE_TILE2_PUT(float, f, pk_i8, PK_ZIPLO_f, PK_ZIPHI_f)
@@ -1284,7 +1301,8 @@ cdef extern from *:
     /* Outputs o .. o + 7 (float): their 8 int64 indices narrowed to int32 (the low halves;
        d fits in 32 bits, see above). */
     PK_BODY pk_i8 pk_tile2_v_f(const float *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
-                               int64_t base, int64_t w, float *PK_R r0, float *PK_R r1) {
+                               int64_t base, int64_t w, float *PK_R r0, float *PK_R r1,
+                               int nt) {
         pk_i8 a, b;
         __builtin_memcpy(&a, ix + o, 32);
         __builtin_memcpy(&b, ix + o + 4, 32);
@@ -1293,25 +1311,26 @@ cdef extern from *:
         pk_f8 v;
         __builtin_memcpy(&v, g + o, 32);
         v = (pk_f8){0} + v;
-        return pk_tile2_put_f(d, (pk_i8){0} + (int32_t)w, (pk_i8)v, o, r0, r1);
+        return pk_tile2_put_f(d, (pk_i8){0} + (int32_t)w, (pk_i8)v, o, r0, r1, nt);
     }
     /* Outputs o .. o + 3 (double), the compares on the int64 indices themselves. */
     PK_BODY pk_l4 pk_tile2_v_d(const double *PK_R g, const int64_t *PK_R ix, Py_ssize_t o,
-                               int64_t base, int64_t w, double *PK_R r0, double *PK_R r1) {
+                               int64_t base, int64_t w, double *PK_R r0, double *PK_R r1,
+                               int nt) {
         pk_l4 d;
         __builtin_memcpy(&d, ix + o, 32);
         d = d - (base + 2 * o) - (pk_l4){0, 2, 4, 6};
         pk_d4 v;
         __builtin_memcpy(&v, g + o, 32);
         v = (pk_d4){0} + v;
-        return pk_tile2_put_d(d, (pk_l4){0} + w, (pk_l4)v, o, r0, r1);
+        return pk_tile2_put_d(d, (pk_l4){0} + w, (pk_l4)v, o, r0, r1, nt);
     }
     #else
     #define PK_TILE2_MISS_f int64_t  /* not used: PK_VEC8 is 0 */
     #define PK_TILE2_MISS_d int64_t
     #define PK_TILE2_ANY(m, NL) ((int64_t)(m))
-    #define pk_tile2_v_f(g, ix, o, base, w, r0, r1) 0  /* not called: PK_VEC8 is 0 */
-    #define pk_tile2_v_d(g, ix, o, base, w, r0, r1) 0
+    #define pk_tile2_v_f(g, ix, o, base, w, r0, r1, nt) 0  /* not called: PK_VEC8 is 0 */
+    #define pk_tile2_v_d(g, ix, o, base, w, r0, r1, nt) 0
     #endif
     PK_DEFINE_TILE2(float, f)
     PK_DEFINE_TILE2(double, d)
@@ -1337,9 +1356,9 @@ cdef extern from *:
     bint pk_tile2_row_fits(const int64_t *ix, Py_ssize_t n, int64_t base,
                            int64_t w) noexcept nogil
     int pk_tile2_plane_f(const float *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
-                         Py_ssize_t H, Py_ssize_t W, float *dst) noexcept nogil
+                         Py_ssize_t H, Py_ssize_t W, float *dst, int nt) noexcept nogil
     int pk_tile2_plane_d(const double *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
-                         Py_ssize_t H, Py_ssize_t W, double *dst) noexcept nogil
+                         Py_ssize_t H, Py_ssize_t W, double *dst, int nt) noexcept nogil
     void pk_max_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, float *m, int32_t *k, int32_t rel) noexcept nogil
     void pk_max_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
@@ -1442,3 +1461,8 @@ cdef extern from *:
     enum:
         pk_vl_f
         pk_vl_d4
+
+
+cdef inline Py_ssize_t vec_lanes(const floating *p) noexcept nogil:
+    """Windows per vector block for ``p``'s dtype: 8 floats, 4 doubles (pk_vl_*)."""
+    return pk_vl_f if floating is float else pk_vl_d4

@@ -46,7 +46,7 @@ from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
 from _pool_helpers cimport (
-    pk_first_out, pk_end_out, pk_prefetch_ahead, PK_VEC8, pk_vl_f, pk_vl_d4,
+    pk_first_out, pk_end_out, pk_prefetch_ahead, PK_VEC8, vec_lanes,
 )
 from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
@@ -148,7 +148,7 @@ cdef inline void _sample_row_3x3(
     cdef intp_t hi = max(pk_end_out(2 - pw, sw, W, OW), lo)
     # column stride 2, one column of left padding, a vector block of windows or more: window
     # 0 goes with the first vector block (pk_pick_3x3)
-    cdef intp_t nl = pk_vl_f if floating is float else pk_vl_d4
+    cdef intp_t nl = vec_lanes(xp)
     cdef bint left = PK_VEC8 and sw == 2 and pw == 1 and lo == 1 and hi >= nl
     cdef bint top = hs < 0   # (only called so when the vector blocks take the row)
     cdef const floating *r0 = pad if top else xp + hs * W
@@ -245,7 +245,7 @@ cdef inline bint _sample_plane(
     # missing row read from ``pad``: when those blocks take the row (see pk_pick_3x3).
     cdef intp_t lo3 = pk_first_out(-pw, sw, OW)
     cdef intp_t hi3 = max(pk_end_out(2 - pw, sw, W, OW), lo3)
-    cdef intp_t nl = pk_vl_f if floating is float else pk_vl_d4
+    cdef intp_t nl = vec_lanes(xp)
     cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
                         and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
     if fused_2x2 and floating is float:

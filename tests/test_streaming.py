@@ -76,3 +76,31 @@ def test_mean_backward_streamed_rows_equal_plain_stores(dtype):
         want = np.pad(want, [(0, 0), (0, H % 2), (0, W % 2)])
         for r in results:
             assert r.tobytes() == want.tobytes(), (H, W)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_backward_streamed_tiles_equal_plain_stores(dtype):
+    # Gradients of 2x2 windows whose indices lie in their tiles: with stream=1, rows of
+    # whole vector blocks (OW a multiple of 8) in 16-byte aligned planes are streamed
+    # straight into the output; a plane with a wayward index is scattered in scratch and
+    # copied out instead; a view one element off the boundary never streams tiles.
+    from poolkit import reference
+    rng = np.random.default_rng(3)
+    for H, W in [(4, 16), (6, 32), (2, 48), (5, 16), (4, 20)]:
+        x = rng.standard_normal((1, 3, H, W)).astype(dtype)
+        _, idx = reference.max_pool2d(x, 2, 2, return_indices=True)
+        idx = idx[0]
+        idx[1, 0, 0] = (idx[1, 0, 0] + 2 * W) % (H * W)   # plane 1: one index off its tile
+        g = rng.standard_normal(idx.shape).astype(dtype)
+        g[0, 0, :3] = -0.0
+        want = np.zeros((3, H * W), dtype)
+        for p in range(3):
+            np.add.at(want[p], idx[p].ravel(), g[p].ravel())
+        want = want.reshape(3, H, W)
+        for stream in (0, 1):
+            buf = np.full(3 * H * W + 1, np.nan, dtype)
+            for gi in (buf[:-1].reshape(3, H, W), buf[1:].reshape(3, H, W)):
+                gi[...] = np.nan
+                assert _max_pool.max_pool2d_backward(g, idx, gi, _max_pool.CHECK_BEFORE, 2,
+                                                     stream) == 0
+                assert gi.tobytes() == want.tobytes(), (H, W, stream)

@@ -13,6 +13,10 @@ import numpy.typing as npt
 
 _F = TypeVar("_F", np.float32, np.float64)
 
+def uniform_stream(key: int, g0: int, u: npt.NDArray[_F]) -> None:
+    """Fill ``u`` with the stream's uniforms of the outputs ``g0 .. g0 + len(u) - 1`` (for the
+    tests)."""
+
 def stochastic_pool2d_train(
     x: npt.NDArray[_F],  # IN  (P, H, W)
     out: npt.NDArray[_F],  # OUT (P, OH, OW): sampled values
