@@ -16,7 +16,6 @@ from _openmp_helpers cimport dynamic_chunk
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
-from libc.stdint cimport uintptr_t
 from _stream_helpers cimport STREAM_AUTO, pk_stream_worth, pk_stream_fence
 
 from _typedefs cimport floating, intp_t
@@ -27,7 +26,7 @@ from _pool_helpers cimport (
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
     pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f,
     pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f,
-    pk_mean_bwd2_d, pk_prefetch_ahead, vec_lanes,
+    pk_mean_bwd2_d, pk_prefetch_ahead, nt_blocks_fit,
 )
 
 
@@ -364,14 +363,13 @@ def avg_pool2d_backward(
         intp_t j1 = pk_end_out((OW - 1) * sw - pw, 1, W + (OW - 1) * sw, kw)
         bint gather_3s2 = kh == 3 and kw == 3 and sh == 2 and sw == 2
         # 2x2 tiles on a large output: its rows written with streaming stores (see
-        # pk_mean_bwd2). Only where the vector blocks write every position of every row, in
-        # 16-byte aligned rows: a plain store to a line with streaming stores pending (an
-        # overlapping last block, an uncovered column or row) flushes them, and on 28x28
-        # planes that made the op 30 times slower.
+        # pk_mean_bwd2). Only where the vector blocks write every position of every row,
+        # each block 16-byte aligned: a plain store to a line with streaming stores pending
+        # (an uncovered column or row) flushes them, and on 28x28 planes a plain overlapping
+        # last block made the op 30 times slower.
         bint nt = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
-                   and P > 0 and W == 2 * OW and H == 2 * OH and OW % vec_lanes(&grad_input[0, 0, 0]) == 0
-                   and (<uintptr_t> &grad_input[0, 0, 0]) % 16 == 0
-                   and (W * sizeof(floating)) % 16 == 0
+                   and P > 0 and W == 2 * OW and H == 2 * OH
+                   and nt_blocks_fit(&grad_input[0, 0, 0], OW)
                    and (pk_stream_worth(P * H * W * sizeof(floating))
                         if stream == STREAM_AUTO else stream != 0))
         floating *q = NULL

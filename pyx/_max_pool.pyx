@@ -18,7 +18,7 @@ from libc.math cimport INFINITY
 from libc.string cimport memset
 
 from _typedefs cimport floating, intp_t, index_t
-from libc.stdint cimport int32_t, uintptr_t
+from libc.stdint cimport int32_t
 from libc.stdlib cimport malloc, free
 from _index_helpers cimport indices_fit
 from _stream_helpers cimport (
@@ -29,7 +29,7 @@ from _pool_helpers cimport (
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
     pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_ahead,
-    pk_tile2_plane_d, pk_tile2_row_fits, vec_lanes,
+    pk_tile2_plane_d, pk_tile2_row_fits, nt_blocks_fit,
 )
 
 
@@ -291,9 +291,7 @@ def max_pool2d_backward(
         # (only where the vector blocks write every position: a plain store to a line with
         # streaming stores pending flushes them, see avg_pool2d_backward)
         bint tile_nt = (streamed and P > 0 and W == 2 * OW and H == 2 * OH
-                        and OW % vec_lanes(&grad_input[0, 0, 0]) == 0
-                        and (W * sizeof(floating)) % 16 == 0
-                        and (<uintptr_t> &grad_input[0, 0, 0]) % 16 == 0)
+                        and nt_blocks_fit(&grad_input[0, 0, 0], OW))
 
     with nogil:
         if tile2:

@@ -8,7 +8,7 @@
 # Window arithmetic helpers are here too, so every kernel computes "which outputs does this tap
 # reach" the same way.
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uintptr_t
 from _typedefs cimport floating
 
 cdef extern from *:
@@ -1063,10 +1063,10 @@ cdef extern from *:
        its share in its one column, and columns no window covers get 0. The shares stay in
        registers: stored by one loop and reloaded by the next, a 16-byte store read back by
        a 32-byte load stalls store forwarding, which cost more than the work on rows of 14
-       outputs. nt (rows 16-byte aligned): the vector blocks, but the overlapping last one,
-       store with streaming stores. The op writes four times what it reads, and a plain store
-       first reads its line in: on (32, 64, 112, 112) outputs streaming took 2.4 ms where
-       plain stores took 3.9 (float32, 2 threads), 4.7 where they took 11.2 (float64). */
+       outputs. nt (every block 16-byte aligned, see nt_blocks_fit): the vector blocks store
+       with streaming stores. The op writes four times what it reads, and a plain store first
+       reads its line in: on (32, 64, 112, 112) outputs streaming took 2.4 ms where plain
+       stores took 3.9 (float32, 2 threads), 4.7 where they took 11.2 (float64). */
     #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VS, VT, VM)                                      \\
     static inline T pk_share_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,              \\
                                       const T *PK_R wcount, T d) {                          \\
@@ -1083,7 +1083,7 @@ cdef extern from *:
             for (; o + NL <= full; o += NL)                                                 \\
                 pk_mean_bwd2_v8_##SUFFIX(g, o, hcount, wcount, d, row0, row1, nt);          \\
             if (o < full)  /* the last block overlaps the one before */                     \\
-                pk_mean_bwd2_v8_##SUFFIX(g, full - NL, hcount, wcount, d, row0, row1, 0);   \\
+                pk_mean_bwd2_v8_##SUFFIX(g, full - NL, hcount, wcount, d, row0, row1, nt);  \\
             o = full;                                                                       \\
         }                                                                                   \\
         for (; o < full; ++o) {                                                             \\
@@ -1226,8 +1226,8 @@ cdef extern from *:
        when an index lies outside its tile (dst then holds anything). Rows of a vector     \\
        block (PK_VL) of outputs or more in vector blocks, the last one overlapping the     \\
        one before (each position is a function of its own tile's index and gradient).     \\
-       nt (dst's rows 16-byte aligned): the blocks but the overlapping one are written     \\
-       with streaming stores (pk_nt_store32), straight to a large output. */               \\
+       nt (every block 16-byte aligned, see nt_blocks_fit): the blocks are written with    \\
+       streaming stores (pk_nt_store32), straight to a large output. */                    \\
     PK_BODY int pk_tile2_rows_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,            \\
                                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,          \\
                                        Py_ssize_t W, T *PK_R dst, const int nt) {           \\
@@ -1244,7 +1244,7 @@ cdef extern from *:
                 PK_TILE2_MISS_##SUFFIX m = {0};                                             \\
                 for (; o + NL <= OW; o += NL)                                               \\
                     m |= pk_tile2_v_##SUFFIX(gr, ir, o, base, W, r0, r1, nt);               \\
-                if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1, 0);  \\
+                if (o < OW) m |= pk_tile2_v_##SUFFIX(gr, ir, OW - NL, base, W, r0, r1, nt); \\
                 miss = PK_TILE2_ANY(m, NL);                                                 \\
             } else {                                                                        \\
                 miss = pk_tile2_k_##SUFFIX(gr, ir, OW, base, W, r0, r1);                    \\
@@ -1466,3 +1466,13 @@ cdef extern from *:
 cdef inline Py_ssize_t vec_lanes(const floating *p) noexcept nogil:
     """Windows per vector block for ``p``'s dtype: 8 floats, 4 doubles (pk_vl_*)."""
     return pk_vl_f if floating is float else pk_vl_d4
+
+
+cdef inline bint nt_blocks_fit(const floating *out, Py_ssize_t n) noexcept nogil:
+    """Whether rows of ``n`` 2x2 windows (``2 n`` columns, starting 2 n apart from ``out``)
+    can be written by vector blocks of streaming stores: a block or more per row, and every
+    block 16-byte aligned (the blocks at multiples of the lanes, and the overlapping last
+    one at n - lanes)."""
+    cdef Py_ssize_t L = vec_lanes(out)
+    return (n >= L and (<uintptr_t> out) % 16 == 0 and (2 * n * sizeof(floating)) % 16 == 0
+            and (2 * (n - L) * sizeof(floating)) % 16 == 0)
