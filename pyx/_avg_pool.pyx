@@ -20,13 +20,13 @@ from _stream_helpers cimport STREAM_AUTO, pk_stream_worth, pk_stream_fence
 
 from _typedefs cimport floating, intp_t
 from _pool_helpers cimport (
-    pk_add_tap_f, pk_add_tap_d, pk_avg_2x2_f, pk_avg_2x2_d, pk_divide_f, pk_divide_d,
+    pk_add_tap_f, pk_add_tap_d, pk_divide_f, pk_divide_d,
     pk_divide_const_f, pk_divide_const_d,
     pk_scaled_f, pk_scaled_d, pk_scatter_tap_f, pk_scatter_tap_d, pk_expand_row_f,
     pk_expand_row_d, pk_first_out, pk_end_out, pk_sum_3x3_f, pk_sum_3x3_d, pk_gather_3s2_f,
     pk_gather_3s2_d, pk_scaled_plane_f, pk_scaled_plane_d, pk_gather_3s2_plane_f,
     pk_gather_3s2_plane_d, pk_mean3s2_plane_f, pk_mean3s2_plane_d, pk_mean_bwd2_f,
-    pk_mean_bwd2_d, pk_prefetch_ahead, nt_blocks_fit,
+    pk_mean_bwd2_d, pk_prefetch_ahead, nt_blocks_fit, pk_avg_2x2_plane_f, pk_avg_2x2_plane_d,
 )
 
 
@@ -150,6 +150,16 @@ def avg_pool2d_forward(
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
+            if fused_2x2:
+                if floating is float:
+                    pk_avg_2x2_plane_f(xp, W, OH, OW,
+                                       <float> (divisor_override if divisor_override else 4),
+                                       &out[p, 0, 0])
+                else:
+                    pk_avg_2x2_plane_d(xp, W, OH, OW,
+                                       <double> (divisor_override if divisor_override else 4),
+                                       &out[p, 0, 0])
+                continue
             if mean_3s2:
                 if floating is float:
                     pk_mean3s2_plane_f(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, count_include_pad,
@@ -170,14 +180,6 @@ def avg_pool2d_forward(
                 first = max(hs, 0)
                 last = min(he, H)
                 hcount = (he - hs) if count_include_pad else (last - first)
-                if fused_2x2:
-                    if floating is float:
-                        pk_avg_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW,
-                                     <float> (divisor_override if divisor_override else 4), orow)
-                    else:
-                        pk_avg_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW,
-                                     <double> (divisor_override if divisor_override else 4), orow)
-                    continue
                 if fused_3x3 and hs >= 0 and hs + 2 < H:
                     _sum_row_3x3(xp, W, hs, orow, OW, sw, pw)
                 else:

@@ -25,11 +25,12 @@ from _stream_helpers cimport (
     pk_stream_fence, stream_copy, stream_planes, STREAM_AUTO,
 )
 from _pool_helpers cimport (
-    pk_max_tap_f, pk_max_tap_d, pk_max_2x2_f, pk_max_2x2_d, pk_finish_indices,
+    pk_max_tap_f, pk_max_tap_d, pk_finish_indices,
     pk_max_vtap_f, pk_max_vtap_d, pk_max_3x3_f, pk_max_3x3_d, pk_max_3x3_v_f, pk_max_3x3_v_d,
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
     pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_ahead,
-    pk_tile2_plane_d, pk_tile2_row_fits, nt_blocks_fit,
+    pk_tile2_plane_d, pk_tile2_row_fits, nt_blocks_fit, pk_max_2x2_plane_f,
+    pk_max_2x2_plane_d,
 )
 
 
@@ -172,6 +173,12 @@ def max_pool2d_forward(
                 n_fail += 1
                 continue
             xp = &x[p, 0, 0]
+            if fused_2x2 and with_indices:
+                if floating is float:
+                    pk_max_2x2_plane_f(xp, W, OH, OW, &out[p, 0, 0], &indices[p, 0, 0])
+                else:
+                    pk_max_2x2_plane_d(xp, W, OH, OW, &out[p, 0, 0], &indices[p, 0, 0])
+                continue
             if sep_3x3:
                 if floating is float:
                     pk_max3s2_plane_f(xp, H, W, OH, OW, sh, ph, pw, lo3, hi3, &out[p, 0, 0],
@@ -189,14 +196,6 @@ def max_pool2d_forward(
                                     fused_3x3)
                     continue
                 irow = &indices[p, oh, 0]
-                if fused_2x2:
-                    if floating is float:
-                        pk_max_2x2_f(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
-                                     2 * oh * W, <int32_t> W)
-                    else:
-                        pk_max_2x2_d(xp + 2 * oh * W, xp + (2 * oh + 1) * W, OW, mrow, irow,
-                                     2 * oh * W, <int32_t> W)
-                    continue
                 if fused_3x3 and hs >= 0 and hs + 2 < H:
                     # Windows whose three rows are inside the input: the fused loop for the
                     # columns inside too, one window at a time at the two edges.

@@ -191,9 +191,19 @@ cdef extern from *:
             idx[o] = b0 + 2 * o + k;                                                        \\
         }                                                                                   \\
     }                                                                                       \\
-    PK_ROW void pk_max_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,  \\
-                                    T *PK_R m, int64_t *PK_R idx, int64_t b0, int32_t w) {  \\
-        PK_IN_BLOCKS(0, n_out, pk_max_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, m, idx, b0, w));   \\
+    /* Over a plane's OH output rows (W columns, W < 2**30), in one call: on 28x28 planes   \\
+       per-row calls cost as much as the rows. */                                          \\
+    PK_ROW void pk_max_2x2_plane_##SUFFIX(const T *PK_R xp, Py_ssize_t W, Py_ssize_t OH,   \\
+                                          Py_ssize_t OW, T *PK_R m, int64_t *PK_R idx) {    \\
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
+            const T *PK_R r0 = xp + 2 * oh * W;                                             \\
+            pk_prefetch_ahead(xp, 2 * oh + 2, 2, W * (Py_ssize_t)sizeof(T));                \\
+            T *PK_R mr = m + oh * OW;                                                       \\
+            int64_t *PK_R ir = idx + oh * OW;                                               \\
+            const int64_t b0 = (int64_t)(2 * oh) * W;                                       \\
+            PK_IN_BLOCKS(0, OW, pk_max_2x2_k_##SUFFIX(r0, r0 + W, B_LO, B_HI, mr, ir, b0,   \\
+                                                      (int32_t)W));                         \\
+        }                                                                                   \\
     }                                                                                       \\
     /* 3x3 windows, dilation 1, stride s (1 or 2, a constant after inlining), over outputs \\
        [lo, hi) whose windows lie inside the input: nine loads and a select chain per       \\
@@ -790,17 +800,19 @@ cdef extern from *:
         for (Py_ssize_t o = lo; o < hi; ++o)                                                 \\
             out[o] = (((((T)0 + r0[2 * o]) + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]) / d;  \\
     }                                                                                        \\
-    PK_ROW void pk_avg_2x2_##SUFFIX(const T *PK_R r0, const T *PK_R r1, Py_ssize_t n_out,   \\
-                                    T d, T *PK_R out) {                                     \\
-        PK_IN_BLOCKS(0, n_out, pk_avg_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, d, out));          \\
+    /* Over a plane's OH output rows (W columns), in one call (as pk_max_2x2_plane). */     \\
+    PK_ROW void pk_avg_2x2_plane_##SUFFIX(const T *PK_R xp, Py_ssize_t W, Py_ssize_t OH,   \\
+                                          Py_ssize_t OW, T d, T *PK_R out) {                \\
+        for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
+            const T *PK_R r0 = xp + 2 * oh * W;                                             \\
+            pk_prefetch_ahead(xp, 2 * oh + 2, 2, W * (Py_ssize_t)sizeof(T));                \\
+            T *PK_R orow = out + oh * OW;                                                   \\
+            PK_IN_BLOCKS(0, OW, pk_avg_2x2_k_##SUFFIX(r0, r0 + W, B_LO, B_HI, d, orow));    \\
+        }                                                                                   \\
     }
     PK_DEFINE_ADD_TAP(float, f)
     PK_DEFINE_ADD_TAP(double, d)
 
-    /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
-       whose windows lie inside the input: out[o] = the nine values summed from +0 in
-       row-major order (the tap loops' and the reference's order), in registers. Window o
-       starts at column o*s + c0 of rows r0, r1, r2. */
     /* Windows m .. m + L-1 of pk_gather_3s2_k's inside columns (see below) as one vector
        block: the even columns 2m - pw get ((0 + q0[m - 1]) + q0[m]) (+ q1[m - 1]) + q1[m],
        the odd ones (0 + q0[m]) + q1[m], interleaved into 2L columns. */
@@ -826,6 +838,10 @@ cdef extern from *:
     #define pk_gather3s2_v_f(q0, q1, two, m, pw, row) ((void)0)  /* not called */
     #define pk_gather3s2_v_d(q0, q1, two, m, pw, row) ((void)0)
     #endif
+    /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
+       whose windows lie inside the input: out[o] = the nine values summed from +0 in
+       row-major order (the tap loops' and the reference's order), in registers. Window o
+       starts at column o*s + c0 of rows r0, r1, r2. */
     #define PK_DEFINE_SUM_3X3(T, SUFFIX)                                                    \\
     PK_BODY void pk_sum_3x3_k_##SUFFIX(PK_TAPS(T), Py_ssize_t n, T *PK_R out) {             \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
@@ -1363,10 +1379,10 @@ cdef extern from *:
                       Py_ssize_t hi, float *m, int32_t *k, int32_t rel) noexcept nogil
     void pk_max_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, double *m, int32_t *k, int32_t rel) noexcept nogil
-    void pk_max_2x2_f(const float *r0, const float *r1, Py_ssize_t n_out, float *m,
-                      int64_t *idx, int64_t b0, int32_t w) noexcept nogil
-    void pk_max_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double *m,
-                      int64_t *idx, int64_t b0, int32_t w) noexcept nogil
+    void pk_max_2x2_plane_f(const float *xp, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                            float *m, int64_t *idx) noexcept nogil
+    void pk_max_2x2_plane_d(const double *xp, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                            double *m, int64_t *idx) noexcept nogil
     void pk_max_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *m, int64_t *idx,
                       int64_t b0, int32_t w) noexcept nogil
@@ -1399,10 +1415,10 @@ cdef extern from *:
                       Py_ssize_t hi, float *acc) noexcept nogil
     void pk_add_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, double *acc) noexcept nogil
-    void pk_avg_2x2_f(const float *r0, const float *r1, Py_ssize_t n_out, float d,
-                      float *out) noexcept nogil
-    void pk_avg_2x2_d(const double *r0, const double *r1, Py_ssize_t n_out, double d,
-                      double *out) noexcept nogil
+    void pk_avg_2x2_plane_f(const float *xp, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                            float d, float *out) noexcept nogil
+    void pk_avg_2x2_plane_d(const double *xp, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                            double d, double *out) noexcept nogil
     void pk_sum_3x3_f(const float *r0, const float *r1, const float *r2, Py_ssize_t s,
                       Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, float *out) noexcept nogil
     void pk_sum_3x3_d(const double *r0, const double *r1, const double *r2, Py_ssize_t s,
