@@ -596,6 +596,26 @@ def test_bad_values_whose_window_sum_looks_harmless(dtype, pair, what):
 
 
 @DTYPES
+def test_bad_values_in_every_column_of_wide_2x2_rows_are_rejected(dtype):
+    # Rows of 8 windows or more go through the vector blocks (8 float32 or 4 float64 windows,
+    # the last block overlapping the one before), which check float32 values as they read
+    # them: a bad value at any tap of any window, in the top or bottom row of the pair, and
+    # two that cancel in one window's sum.
+    for W in (16, 22, 34):
+        for col in range(W):
+            for row in (2, 3):
+                value, what = BAD_VALUES[(col + row) % len(BAD_VALUES)]
+                pos = (0, 1, row, col)
+                x = _bad_input(dtype, value, pos=pos, shape=(1, 2, 6, W))
+                with pytest.raises(ValueError, match=_message(pos, what)):
+                    poolkit.stochastic_pool2d(x, 2, rng=0)
+        x = relu_input((1, 2, 6, W), dtype, seed=1)
+        x[0, 1, 2, W - 2], x[0, 1, 3, W - 1] = -2.0, 2.0
+        with pytest.raises(ValueError, match=_message((0, 1, 2, W - 2), "negative")):
+            poolkit.stochastic_pool2d(x, 2, rng=0)
+
+
+@DTYPES
 def test_negative_zero_is_accepted(dtype):
     x = np.full((1, 1, 2, 2), -0.0, dtype)
     v, i = poolkit.stochastic_pool2d(x, 2, rng=0, return_indices=True)
