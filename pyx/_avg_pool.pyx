@@ -129,7 +129,8 @@ def avg_pool2d_forward(
         const floating *xp
         floating *orow
         floating *wcount = NULL
-        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
+        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair,
+        # one call per plane.
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and 2 * OH <= H and 2 * OW <= W)
         # 3x3 windows, column stride 2: one pass per output row over its 1 to 3 input rows,
@@ -352,8 +353,10 @@ def avg_pool2d_backward(
     3x3 windows with stride 2 gather each input gradient from the windows covering it, and
     windows that tile the input (stride == kernel, no padding) write each once; otherwise
     each plane is zeroed and the windows accumulate into it. Every position's sum is taken
-    in window order, as the reference's. Returns the number of planes skipped for want of
-    scratch memory (the facade raises).
+    in window order, as the reference's. ``stream``: -1 (``STREAM_AUTO``) writes a 2x2 output
+    of 16 MiB or more with streaming stores where the blocks cover its aligned rows exactly;
+    0 never; 1 whenever they do. Returns the number of planes skipped for want of scratch
+    memory (the facade raises).
     """
     cdef:
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]

@@ -140,7 +140,8 @@ def max_pool2d_forward(
         index_t *irow = NULL
         int32_t *krow = NULL
         bint with_indices = indices is not None
-        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair.
+        # 2x2 stride-2 windows that all lie inside the input: one fused pass per row pair
+        # (with indices: one call per plane).
         bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
                           and dh == 1 and dw == 1 and 2 * OH <= H and 2 * OW <= W
                           and W < (1 << 30))
@@ -261,8 +262,9 @@ def max_pool2d_backward(
     scattered, a plane with a bad one being skipped (for a fresh output the caller discards on
     error: saves reading the indices twice); ``CHECK_NONE`` (0): indices made by poolkit's own
     forward. ``stream``: whether each plane is built in scratch and streamed out
-    (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd). Returns the number of
-    planes holding a bad index (the facade raises).
+    (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd); streamed 2x2 tiles whose
+    blocks cover the aligned output rows exactly go straight to the output (``nt_blocks_fit``).
+    Returns the number of planes holding a bad index (the facade raises).
 
     A gradient of ``(H // 2, W // 2)`` planes may come from 2x2 windows of stride 2: a plane
     whose indices all lie in their own 2x2 tiles is then written in one pass, each position
@@ -316,7 +318,8 @@ def max_pool2d_backward(
                         continue
                     if tile2 and tile_nt:
                         # tiles stream straight into the output; a plane that is not tiles
-                        # is scattered in scratch and streamed out as below
+                        # is scattered in scratch and streamed out as below (not tried as
+                        # tiles again)
                         if floating is float:
                             done = pk_tile2_plane_f(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
                                                     1)
@@ -327,9 +330,11 @@ def max_pool2d_backward(
                             continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]
                     if floating is float:
-                        done = tile2 and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0)
+                        done = (tile2 and not tile_nt
+                                and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0))
                     else:
-                        done = tile2 and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0)
+                        done = (tile2 and not tile_nt
+                                and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0))
                     if not done:
                         memset(dst, 0, HW * sizeof(floating))
                         for i in range(M):

@@ -1079,8 +1079,8 @@ cdef extern from *:
        its share in its one column, and columns no window covers get 0. The shares stay in
        registers: stored by one loop and reloaded by the next, a 16-byte store read back by
        a 32-byte load stalls store forwarding, which cost more than the work on rows of 14
-       outputs. nt (every block 16-byte aligned, see nt_blocks_fit): the vector blocks store
-       with streaming stores. The op writes four times what it reads, and a plain store first
+       outputs. nt: the vector blocks store with streaming stores; the caller makes sure
+       they cover every row exactly (W == 2n, every block 16-byte aligned: nt_blocks_fit). The op writes four times what it reads, and a plain store first
        reads its line in: on (32, 64, 112, 112) outputs streaming took 2.4 ms where plain
        stores took 3.9 (float32, 2 threads), 4.7 where they took 11.2 (float64). */
     #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VS, VT, VM)                                      \\
@@ -1473,7 +1473,7 @@ cdef extern from *:
     Py_ssize_t pk_first_inside(Py_ssize_t start, Py_ssize_t d) noexcept nogil
     # 1 when the 8-window vector blocks are compiled in (gcc), else 0
     const int PK_VEC8
-    # windows per vector block of the 3x3 stride-2 blocks (the vector lanes): float, double
+    # windows per vector block (the vector lanes): float, double
     enum:
         pk_vl_f
         pk_vl_d4

@@ -325,7 +325,7 @@ cdef extern from *:
                                        Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u,      \\
                                        T *PKS_R val, int64_t *PKS_R idx, int64_t b0,        \\
                                        int32_t w, int left, int top) {                      \\
-        /* left (s == 2, c0 == -1, lo == 1, hi >= 8): window 0, which overhangs the left    \\
+        /* left (s == 2, c0 == -1, lo == 1, hi >= NL): window 0, which overhangs the left   \\
            edge, is done here too, in the first block. top (s == 2): r0 is a row of -0.0   \\
            standing for the top padding (b0 the flat index it would have, row -1). */       \\
         const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                  \\
@@ -393,7 +393,7 @@ cdef extern from *:
         VT a[9];                                                                            \\
         const T *PKS_R rows[3] = {r0 + c, r1 + c, r2 + c};                                  \\
         for (int j = 0; j < 3; ++j) {                                                       \\
-            /* left: windows 0..7 with one column of left padding, window 0's missing      \\
+            /* left: windows 0..L-1 with one column of left padding, window 0's missing    \\
                column -0.0 (never taken, every running sum unchanged: x + -0.0 == x) */     \\
             VT *PKS_R t = a + 3 * j;                                                        \\
             if (left) pk_taps3_left_##VS(rows[j], 0, t, t + 1, t + 2);                      \\
