@@ -273,7 +273,7 @@ cdef inline void _backward_plane_scatter(
 cdef inline void _backward_plane_3s2(
     const floating *gp, floating *gip, intp_t H, intp_t W, intp_t OH, intp_t OW,
     intp_t ph, intp_t pw, bint count_include_pad, intp_t divisor_override,
-    const floating *wcount, floating *q, floating *qall, const floating *hcounts,
+    const floating *wcount, floating *q, floating *qall, const floating *hcounts, bint nt,
 ) noexcept nogil:
     """One plane, 3x3 windows with stride 2 (padding 0 or 1), in gather form: each input row
     is written once, from the shares of the one or two output rows covering it (row
@@ -293,9 +293,9 @@ cdef inline void _backward_plane_3s2(
         else:
             pk_scaled_plane_d(gp, OH, OW, hcounts, wc, <double> divisor_override, qall)
         if floating is float:
-            pk_gather_3s2_plane_f(qall, OH, OW, H, W, ph, pw, gip)
+            pk_gather_3s2_plane_f(qall, OH, OW, H, W, ph, pw, gip, nt)
         else:
-            pk_gather_3s2_plane_d(qall, OH, OW, H, W, ph, pw, gip)
+            pk_gather_3s2_plane_d(qall, OH, OW, H, W, ph, pw, gip, nt)
         return
     cdef intp_t held0 = -1, held1 = -1   # the output rows whose shares q, q + OW hold
     cdef floating *q0
@@ -329,9 +329,9 @@ cdef inline void _backward_plane_3s2(
                             divisor_override, wcount, q if held0 == oh1 else q + OW)
             q1 = q if held0 == oh1 else q + OW
         if floating is float:
-            pk_gather_3s2_f(q0, q1, OW, pw, W, gip + ih * W)
+            pk_gather_3s2_f(q0, q1, OW, pw, W, gip + ih * W, nt)
         else:
-            pk_gather_3s2_d(q0, q1, OW, pw, W, gip + ih * W)
+            pk_gather_3s2_d(q0, q1, OW, pw, W, gip + ih * W, nt)
 
 
 # Mean backward of 3x3 stride-2 windows: planes of rows shorter than _QALL_OW and of up to
@@ -353,9 +353,10 @@ def avg_pool2d_backward(
     3x3 windows with stride 2 gather each input gradient from the windows covering it, and
     windows that tile the input (stride == kernel, no padding) write each once; otherwise
     each plane is zeroed and the windows accumulate into it. Every position's sum is taken
-    in window order, as the reference's. ``stream``: -1 (``STREAM_AUTO``) writes a 2x2 output
-    of 16 MiB or more with streaming stores where the blocks cover its aligned rows exactly;
-    0 never; 1 whenever they do. Returns the number of planes skipped for want of scratch
+    in window order, as the reference's. ``stream``: -1 (``STREAM_AUTO``) writes an output of
+    16 MiB or more (2x2 windows, or 3x3 of stride 2 with one column of padding) with
+    streaming stores where the blocks cover its aligned rows exactly; 0 never; 1 whenever
+    they do. Returns the number of planes skipped for want of scratch
     memory (the facade raises).
     """
     cdef:
@@ -377,6 +378,14 @@ def avg_pool2d_backward(
                    and nt_blocks_fit(&grad_input[0, 0, 0], OW)
                    and (pk_stream_worth(P * H * W * sizeof(floating))
                         if stream == STREAM_AUTO else stream != 0))
+        # 3x3 stride-2 windows with one column of padding, likewise (pk_gather3s2_nt): their
+        # blocks cover the rows exactly when W == 2 OW and every input row has a window.
+        intp_t t_last = H - 1 + ph
+        bint nt3 = (gather_3s2 and pw == 1 and P > 0 and W == 2 * OW
+                    and ((t_last >> 1) if t_last & 1 else (t_last >> 1) - 1) < OH
+                    and nt_blocks_fit(&grad_input[0, 0, 0], OW)
+                    and (pk_stream_worth(P * H * W * sizeof(floating))
+                         if stream == STREAM_AUTO else stream != 0))
         floating *q = NULL
         floating *qall = NULL
         floating *hcounts = NULL
@@ -405,12 +414,12 @@ def avg_pool2d_backward(
             if gather_3s2:
                 _backward_plane_3s2(&grad_output[p, 0, 0], &grad_input[p, 0, 0], H, W, OH, OW,
                                     ph, pw, count_include_pad, divisor_override, wcount, q,
-                                    qall, hcounts)
+                                    qall, hcounts, nt3)
             else:
                 _backward_plane_scatter(&grad_output[p, 0, 0], &grad_input[p, 0, 0], H, W, OH,
                                         OW, kh, kw, sh, sw, ph, pw, count_include_pad,
                                         divisor_override, wcount, j0, j1, q, nt)
-        if nt:
+        if nt or nt3:
             pk_stream_fence()   # the streaming stores made visible before the region ends
         free(q)
         free(qall)

@@ -557,6 +557,10 @@ cdef extern from *:
     #define PK_ZIPHI_f ((pk_i8){4, 12, 5, 13, 6, 14, 7, 15})
     #define PK_ZIPLO_d4 ((pk_l4){0, 4, 1, 5})
     #define PK_ZIPHI_d4 ((pk_l4){2, 6, 3, 7})
+    /* one lane down, the top lane from the second vector's lane 0 (a zero vector: the last
+       lane then 0) */
+    #define PK_SHIFTDN_f ((pk_i8){1, 2, 3, 4, 5, 6, 7, 8})
+    #define PK_SHIFTDN_d4 ((pk_l4){1, 2, 3, 4})
     #define PK_VEC_PRIMS(T, SUFFIX, VT, VM)                                                 \\
     enum { pk_vl_##SUFFIX = (int)(sizeof(VT) / sizeof(T)) };  /* lanes */                   \\
     PK_BODY VT pk_ld8_##SUFFIX(const T *p) { VT v; __builtin_memcpy(&v, p, sizeof v); return v; } \\
@@ -834,9 +838,49 @@ cdef extern from *:
     }
     PK_DEFINE_GATHER3S2_V(float, f, f, pk_f8)
     PK_DEFINE_GATHER3S2_V(double, d, d4, pk_d4)
+    /* The same gather for one column of padding (pw == 1) and W == 2 n columns, as blocks
+       that start at even columns, so that they can be streamed: the block at window m
+       writes columns 2m .. 2m + 2L - 1, column 2j (t = 2j + 1) getting window j's share
+       (0 + q0[j]) (+ q1[j]) and column 2j + 1 (t = 2j + 2) windows j and j + 1's,
+       ((0 + q0[j]) + q0[j + 1]) (+ q1[j]) + q1[j + 1]. Past the last window the shares
+       are +0 (the last block's top lane): (((0 + a) + 0) + c) + 0 is (0 + a) + c for every
+       a and c, as 0 + a is never -0 and neither is the sum of it and c. Streaming stores;
+       the caller makes sure every block is 16-byte aligned (nt_blocks_fit). */
+    #define PK_DEFINE_GATHER3S2_NT(T, SUFFIX, VS, VT)                                       \\
+    PK_BODY void pk_gather3s2_ntb_##SUFFIX(const T *PK_R q0, const T *PK_R q1, int two,     \\
+                                           Py_ssize_t m, int last, T *PK_R row) {           \\
+        const VT zero = {0};                                                                \\
+        const VT a = pk_ld8_##VS(q0 + m);                                                   \\
+        const VT b = last ? __builtin_shuffle(a, zero, PK_SHIFTDN_##VS)                     \\
+                          : pk_ld8_##VS(q0 + m + 1);                                        \\
+        VT o = zero + a, e = (zero + a) + b;                                                \\
+        if (two) {                                                                          \\
+            const VT c = pk_ld8_##VS(q1 + m);                                               \\
+            const VT d = last ? __builtin_shuffle(c, zero, PK_SHIFTDN_##VS)                 \\
+                              : pk_ld8_##VS(q1 + m + 1);                                    \\
+            o = o + c;                                                                      \\
+            e = (e + c) + d;                                                                \\
+        }                                                                                   \\
+        const VT lo = __builtin_shuffle(o, e, PK_ZIPLO_##VS);                               \\
+        const VT hi = __builtin_shuffle(o, e, PK_ZIPHI_##VS);                               \\
+        pk_nt_store32(row + 2 * m, &lo);                                                    \\
+        pk_nt_store32(row + 2 * m + pk_vl_##VS, &hi);                                       \\
+    }                                                                                       \\
+    PK_BODY void pk_gather3s2_nt_##SUFFIX(const T *PK_R q0, const T *PK_R q1, int two,      \\
+                                          Py_ssize_t n, T *PK_R row) {                      \\
+        const Py_ssize_t NL = pk_vl_##VS;                                                   \\
+        Py_ssize_t m = 0;                                                                   \\
+        for (; m + NL <= n; m += NL)                                                        \\
+            pk_gather3s2_ntb_##SUFFIX(q0, q1, two, m, m + NL == n, row);                    \\
+        if (m < n) pk_gather3s2_ntb_##SUFFIX(q0, q1, two, n - NL, 1, row);                  \\
+    }
+    PK_DEFINE_GATHER3S2_NT(float, f, f, pk_f8)
+    PK_DEFINE_GATHER3S2_NT(double, d, d4, pk_d4)
     #else
     #define pk_gather3s2_v_f(q0, q1, two, m, pw, row) ((void)0)  /* not called */
     #define pk_gather3s2_v_d(q0, q1, two, m, pw, row) ((void)0)
+    #define pk_gather3s2_nt_f(q0, q1, two, n, row) ((void)0)
+    #define pk_gather3s2_nt_d(q0, q1, two, n, row) ((void)0)
     #endif
     /* 3x3 windows, stride s (1 or 2, a constant after inlining), over outputs [lo, hi)
        whose windows lie inside the input: out[o] = the nine values summed from +0 in
@@ -888,7 +932,11 @@ cdef extern from *:
     }                                                                                       \\
     PK_BODY void pk_gather_3s2_k_##SUFFIX(const T *PK_R q0, const T *PK_R q1,               \\
                                                int two, Py_ssize_t n_out, Py_ssize_t pw,    \\
-                                               Py_ssize_t W, T *PK_R row) {                 \\
+                                               Py_ssize_t W, T *PK_R row, const int nt) {   \\
+        if (PK_VEC8 && nt) {  /* pw == 1, W == 2 n_out, aligned blocks: see above */        \\
+            pk_gather3s2_nt_##SUFFIX(q0, q1, two, n_out, row);                              \\
+            return;                                                                         \\
+        }                                                                                   \\
         /* columns whose windows are all in [0, n_out): t = 2m, 2m + 1 for m in [1, n_out) */\\
         Py_ssize_t m_lo = 1, m_hi = n_out;                                                  \\
         if (m_hi > (W - 2 + pw) / 2 + 1) m_hi = (W - 2 + pw) / 2 + 1;                        \\
@@ -918,17 +966,20 @@ cdef extern from *:
     }                                                                                       \\
     PK_ROW void pk_gather_3s2_##SUFFIX(const T *PK_R q0, const T *PK_R q1,                 \\
                                        Py_ssize_t n_out, Py_ssize_t pw, Py_ssize_t W,       \\
-                                       T *PK_R row) {                                       \\
-        if (q1) pk_gather_3s2_k_##SUFFIX(q0, q1, 1, n_out, pw, W, row);                     \\
-        else pk_gather_3s2_k_##SUFFIX(q0, q0, 0, n_out, pw, W, row);                        \\
+                                       T *PK_R row, int nt) {                               \\
+        if (nt && q1) pk_gather_3s2_k_##SUFFIX(q0, q1, 1, n_out, pw, W, row, 1);            \\
+        else if (nt) pk_gather_3s2_k_##SUFFIX(q0, q0, 0, n_out, pw, W, row, 1);             \\
+        else if (q1) pk_gather_3s2_k_##SUFFIX(q0, q1, 1, n_out, pw, W, row, 0);             \\
+        else pk_gather_3s2_k_##SUFFIX(q0, q0, 0, n_out, pw, W, row, 0);                     \\
     }                                                                                       \\
     /* The same for a whole plane from its shares q (OH rows of OW): input row ih gets     \\
        the shares of output rows oh0 and oh1 (ih + ph = 2a: a - 1 and a; = 2a + 1: a     \\
        alone), clipped to [0, OH); a row no window covers gets 0. One call per plane:     \\
-       on small planes the per-row call cost as much as the row. */                         \\
-    PK_ROW void pk_gather_3s2_plane_##SUFFIX(const T *PK_R q, Py_ssize_t OH, Py_ssize_t OW, \\
+       on small planes the per-row call cost as much as the row. nt: streamed rows (the    \\
+       caller makes sure every row is covered, pw == 1 and W == 2 OW, blocks aligned). */  \\
+    PK_BODY void pk_gather_3s2_rows_##SUFFIX(const T *PK_R q, Py_ssize_t OH, Py_ssize_t OW, \\
                                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,     \\
-                                             Py_ssize_t pw, T *PK_R gip) {                  \\
+                                             Py_ssize_t pw, T *PK_R gip, const int nt) {    \\
         for (Py_ssize_t ih = 0; ih < H; ++ih) {                                             \\
             const Py_ssize_t t = ih + ph, a = t >> 1;                                       \\
             Py_ssize_t oh0 = (t & 1) ? a : a - 1, oh1 = a < OH - 1 ? a : OH - 1;            \\
@@ -937,11 +988,17 @@ cdef extern from *:
             if (oh0 > oh1) {                                                                \\
                 for (Py_ssize_t c = 0; c < W; ++c) row[c] = 0;                              \\
             } else if (oh1 > oh0) {                                                         \\
-                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh1 * OW, 1, OW, pw, W, row);    \\
+                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh1 * OW, 1, OW, pw, W, row, nt);\\
             } else {                                                                        \\
-                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh0 * OW, 0, OW, pw, W, row);    \\
+                pk_gather_3s2_k_##SUFFIX(q + oh0 * OW, q + oh0 * OW, 0, OW, pw, W, row, nt);\\
             }                                                                               \\
         }                                                                                   \\
+    }                                                                                       \\
+    PK_ROW void pk_gather_3s2_plane_##SUFFIX(const T *PK_R q, Py_ssize_t OH, Py_ssize_t OW, \\
+                                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph,     \\
+                                             Py_ssize_t pw, T *PK_R gip, int nt) {          \\
+        if (nt) pk_gather_3s2_rows_##SUFFIX(q, OH, OW, H, W, ph, pw, gip, 1);               \\
+        else pk_gather_3s2_rows_##SUFFIX(q, OH, OW, H, W, ph, pw, gip, 0);                  \\
     }
     PK_DEFINE_SUM_3X3(float, f)
     PK_DEFINE_SUM_3X3(double, d)
@@ -1080,9 +1137,10 @@ cdef extern from *:
        registers: stored by one loop and reloaded by the next, a 16-byte store read back by
        a 32-byte load stalls store forwarding, which cost more than the work on rows of 14
        outputs. nt: the vector blocks store with streaming stores; the caller makes sure
-       they cover every row exactly (W == 2n, every block 16-byte aligned: nt_blocks_fit). The op writes four times what it reads, and a plain store first
-       reads its line in: on (32, 64, 112, 112) outputs streaming took 2.4 ms where plain
-       stores took 3.9 (float32, 2 threads), 4.7 where they took 11.2 (float64). */
+       they cover every row exactly (W == 2n, every block 16-byte aligned: nt_blocks_fit).
+       The op writes four times what it reads, and a plain store first reads its line in:
+       on (32, 64, 112, 112) outputs streaming took 2.4 ms where plain stores took 3.9
+       (float32, 2 threads), 4.7 where they took 11.2 (float64). */
     #define PK_DEFINE_MEAN_BWD2(T, SUFFIX, VS, VT, VM)                                      \\
     static inline T pk_share_##SUFFIX(const T *PK_R g, Py_ssize_t o, T hcount,              \\
                                       const T *PK_R wcount, T d) {                          \\
@@ -1438,18 +1496,18 @@ cdef extern from *:
                         int nt) noexcept nogil
     void pk_gather_3s2_plane_f(const float *q, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,
                                Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
-                               float *gip) noexcept nogil
+                               float *gip, int nt) noexcept nogil
     void pk_gather_3s2_plane_d(const double *q, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,
                                Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
-                               double *gip) noexcept nogil
+                               double *gip, int nt) noexcept nogil
     void pk_scaled_plane_f(const float *g, Py_ssize_t OH, Py_ssize_t n, const float *hcount,
                            const float *wcount, float d, float *q) noexcept nogil
     void pk_scaled_plane_d(const double *g, Py_ssize_t OH, Py_ssize_t n, const double *hcount,
                            const double *wcount, double d, double *q) noexcept nogil
     void pk_gather_3s2_f(const float *q0, const float *q1, Py_ssize_t n_out, Py_ssize_t pw,
-                         Py_ssize_t W, float *row) noexcept nogil
+                         Py_ssize_t W, float *row, int nt) noexcept nogil
     void pk_gather_3s2_d(const double *q0, const double *q1, Py_ssize_t n_out, Py_ssize_t pw,
-                         Py_ssize_t W, double *row) noexcept nogil
+                         Py_ssize_t W, double *row, int nt) noexcept nogil
     void pk_divide_f(float *acc, Py_ssize_t n, float hcount, const float *wcount) noexcept nogil
     void pk_divide_d(double *acc, Py_ssize_t n, double hcount,
                      const double *wcount) noexcept nogil

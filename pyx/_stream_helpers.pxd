@@ -11,7 +11,8 @@
 # once in order: the extra copy cost more than the read-for-ownership saved (10-30% slower on
 # an AMD EPYC). Kernels that write whole aligned vectors in order stream them directly
 # instead, with no copy (pk_nt_store32 in _pool_helpers.pxd: the 2x2 mean backward, 1.6-2.4x
-# faster on those rows, and the max backward's planes of 2x2 tiles).
+# faster on those rows, the max backward's planes of 2x2 tiles, and the 3x3 stride-2 mean
+# backward's rows).
 #
 # Only worth it when the whole output is larger than the caches: a small output is read
 # again soon, and streaming it would push it out of them. `pk_stream_worth(bytes)` is the

@@ -133,3 +133,35 @@ def test_max_backward_streamed_tiles_equal_plain_stores(dtype):
                                                      stream) == 1
                 assert gi[:3].tobytes() == want[:3].tobytes(), (H, W, stream)
                 assert np.isnan(gi[3]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mean_backward_3x3_streamed_rows_equal_the_reference(dtype):
+    # 3x3 windows of stride 2 with one column of padding gather each input row from the
+    # shares of the windows covering it; when W == 2 OW and every input row has a window
+    # (even H; with ceil mode odd H too), the rows are written in blocks that start at even
+    # columns, with streaming stores: stream=1 forces them on small planes. Rows of one and
+    # two share rows, whole and overlapping blocks, the last column (one window), both
+    # divisor rules, planes gathered whole and row by row; an odd W or a misaligned view
+    # takes plain stores.
+    from poolkit import _avg_pool, reference
+    rng = np.random.default_rng(4)
+    for H, W in [(4, 16), (6, 20), (8, 28), (2, 32), (5, 18), (4, 40), (6, 8), (3, 56),
+                 (4, 17), (4, 64), (5, 72)]:   # (rows of 32 windows and more: row by row)
+        for ceil_mode, count_include_pad, divisor in [(False, True, None), (True, False, None),
+                                                      (False, True, 7)]:
+            params = dict(kernel_size=3, stride=2, padding=1, ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad, divisor_override=divisor)
+            x_shape = (1, 3, H, W)
+            oh, ow = reference.avg_pool2d(np.zeros(x_shape, dtype), **params).shape[2:]
+            g = rng.standard_normal((1, 3, oh, ow)).astype(dtype)
+            g[0, 0, 0, :2] = -0.0
+            want = reference.avg_pool2d_backward(g, x_shape, **params)[0]
+            for stream in (0, 1):
+                for view in _aligned_and_off(3 * H * W, dtype):
+                    gi = view.reshape(3, H, W)
+                    assert _avg_pool.avg_pool2d_backward(
+                        g[0], gi, 3, 3, 2, 2, 1, 1, count_include_pad, divisor or 0, 2,
+                        stream) == 0
+                    assert gi.tobytes() == want.tobytes(), (H, W, params, stream)
+                    gi[...] = np.nan

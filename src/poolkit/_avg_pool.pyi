@@ -43,7 +43,7 @@ def avg_pool2d_backward(
     count_include_pad: bool,
     divisor_override: int,  # 0: none
     n_threads: int,
-    stream: int = ...,  # -1 (default): stream large 2x2 outputs; 0 never; 1 whenever possible
+    stream: int = ...,  # -1 (default): stream large 2x2 / 3x3-s2 outputs; 0 never; 1 if possible
 ) -> int:
     """Spread each output gradient over its window, divided by the window's divisor.
 
