@@ -373,19 +373,16 @@ def avg_pool2d_backward(
         # each block 16-byte aligned: a plain store to a line with streaming stores pending
         # (an uncovered column or row) flushes them, and on 28x28 planes a plain overlapping
         # last block made the op 30 times slower.
-        bint nt = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
-                   and P > 0 and W == 2 * OW and H == 2 * OH
-                   and nt_blocks_fit(&grad_input[0, 0, 0], OW)
-                   and (pk_stream_worth(P * H * W * sizeof(floating))
-                        if stream == STREAM_AUTO else stream != 0))
+        bint streamable = (P > 0 and W == 2 * OW and nt_blocks_fit(&grad_input[0, 0, 0], OW)
+                           and (pk_stream_worth(P * H * W * sizeof(floating))
+                                if stream == STREAM_AUTO else stream != 0))
+        bint nt = (streamable and kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0
+                   and pw == 0 and H == 2 * OH)
         # 3x3 stride-2 windows with one column of padding, likewise (pk_gather3s2_nt): their
         # blocks cover the rows exactly when W == 2 OW and every input row has a window.
         intp_t t_last = H - 1 + ph
-        bint nt3 = (gather_3s2 and pw == 1 and P > 0 and W == 2 * OW
-                    and ((t_last >> 1) if t_last & 1 else (t_last >> 1) - 1) < OH
-                    and nt_blocks_fit(&grad_input[0, 0, 0], OW)
-                    and (pk_stream_worth(P * H * W * sizeof(floating))
-                         if stream == STREAM_AUTO else stream != 0))
+        bint nt3 = (streamable and gather_3s2 and pw == 1
+                    and ((t_last >> 1) if t_last & 1 else (t_last >> 1) - 1) < OH)
         floating *q = NULL
         floating *qall = NULL
         floating *hcounts = NULL

@@ -50,15 +50,6 @@ cdef extern from *:
     #define PK_NOINLINE
     #endif
 
-    /* The float64 summation loop is compiled twice on x86-64 Linux with gcc, for AVX2 and
-       for the baseline (as PK_ROW in _pool_helpers.pxd). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \\
-        && !defined(POOLKIT_NO_MULTIVERSION)
-    #define PK_SUM_ATTR static PK_MAYBE_UNUSED __attribute__((target_clones("avx2", "default")))
-    #else
-    #define PK_SUM_ATTR static PK_NOINLINE PK_MAYBE_UNUSED
-    #endif
-
     /* The double lanes over [i, n) then the in-order tail; returns the folded sum. */
     #define PK_DEFINE_LANE_SUM(T, SUFFIX)                                                   \\
     static inline double pk_lane_sum_##SUFFIX(const T *x, Py_ssize_t i, Py_ssize_t n,       \\
@@ -168,7 +159,7 @@ cdef extern from *:
        pairwise, then the in-order tail. On x86-64, CPUs with AVX2 take a copy written with
        intrinsics, as the float32 sum: two steps per iteration and the fold in registers
        (the same additions in the same order, so the same result). */
-    PK_SUM_ATTR double pk_sum_d_gen(const double *x, Py_ssize_t n) {
+    static PK_NOINLINE PK_MAYBE_UNUSED double pk_sum_d_gen(const double *x, Py_ssize_t n) {
         double acc[PK_LANES];
         for (int l = 0; l < PK_LANES; ++l) acc[l] = 0.0;
         return pk_lane_sum_d(x, 0, n, acc);
