@@ -30,8 +30,16 @@ from _pool_helpers cimport (
     pk_max_2x2_v_f, pk_max_2x2_v_d, pk_max3s2_plane_f, pk_max3s2_plane_d,
     pk_first_out, pk_end_out, pk_first_inside, pk_tile2_plane_f, pk_prefetch_ahead,
     pk_tile2_plane_d, pk_tile2_row_fits, nt_blocks_fit, pk_max_2x2_plane_f,
-    pk_max_2x2_plane_d,
+    pk_max_2x2_plane_d, pk_win3_row_fits, pk_win3_work_bytes_f, pk_win3_plane_f,
 )
+
+
+# max_pool2d_backward's ``gather``: GATHER_AUTO gathers the 3x3 windows' float32 planes of
+# more than GATHER_MIN_PLANE_BYTES (the L1 data cache of most x86-64 cores: smaller planes
+# scatter in it faster than they gather); 0 never, 1 whenever the indices allow (tests).
+cdef enum:
+    GATHER_AUTO = -1
+    GATHER_MIN_PLANE_BYTES = 32 * 1024
 
 
 # How max_pool2d_backward checks its indices (see there); the Python names for the facade.
@@ -252,7 +260,7 @@ def max_pool2d_backward(
     const floating[:, :, ::1] grad_output not None,  # IN  (P, OH, OW)
     const index_t[:, :, ::1] indices not None,       # IN  (P, OH, OW)
     floating[:, :, ::1] grad_input not None,         # OUT (P, H, W)
-    int check_indices, int n_threads, int stream=STREAM_AUTO,
+    int check_indices, int n_threads, int stream=STREAM_AUTO, int gather=GATHER_AUTO,
 ):
     """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
 
@@ -262,14 +270,22 @@ def max_pool2d_backward(
     scattered, a plane with a bad one being skipped (for a fresh output the caller discards on
     error: saves reading the indices twice); ``CHECK_NONE`` (0): indices made by poolkit's own
     forward. ``stream``: whether each plane is built in scratch and streamed out
-    (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd); streamed 2x2 tiles whose
-    blocks cover the aligned output rows exactly go straight to the output (``nt_blocks_fit``).
-    Returns the number of planes holding a bad index (the facade raises).
+    (``STREAM_AUTO``: for large outputs; see _stream_helpers.pxd); streamed planes of 2x2
+    tiles or 3x3 windows whose blocks cover the aligned output rows exactly go straight to
+    the output (``nt_blocks_fit``). Returns the number of planes holding a bad index (the
+    facade raises).
 
-    A gradient of ``(H // 2, W // 2)`` planes may come from 2x2 windows of stride 2: a plane
-    whose indices all lie in their own 2x2 tiles is then written in one pass, each position
-    once, instead of zero-filled and scattered (``pk_tile2_plane``; the same values bit for
-    bit), and any other plane is scattered.
+    Two shapes of gradient are written in one pass, each position once, instead of
+    zero-filled and scattered (the same values bit for bit); any other plane is scattered:
+
+    - ``(H // 2, W // 2)`` planes may come from 2x2 windows of stride 2: a plane whose
+      indices all lie in their own 2x2 tiles (``pk_tile2_plane``);
+    - ``(ceil(H / 2), W / 2)`` planes (W even) may come from 3x3 windows of stride 2 with one
+      row and column of padding: a float32 plane whose indices all lie in those windows is
+      gathered, each position summing the windows that point at it in window order
+      (``pk_win3_plane``), when ``gather`` is 1, or ``GATHER_AUTO`` and the plane is larger
+      than ``GATHER_MIN_PLANE_BYTES`` (smaller ones, and float64, scatter faster: see
+      _pool_helpers.pxd). ``gather=0`` never gathers (tests).
     """
     cdef:
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
@@ -280,6 +296,12 @@ def max_pool2d_backward(
         # indices all lie in their own 2x2 tiles are written in one pass (pk_tile2_plane).
         bint tile2 = (P > 0 and M > 0 and OH == H // 2 and OW == W // 2
                       and HW < (<intp_t> 1 << 31))
+        # One of (ceil(H / 2), W / 2), W even, from 3x3 windows of stride 2 and padding 1:
+        # float32 planes whose indices lie in those windows are gathered (pk_win3_plane).
+        bint win3 = (P > 0 and M > 0 and W == 2 * OW and (H == 2 * OH or H == 2 * OH - 1)
+                     and HW < (<intp_t> 1 << 30)
+                     and (gather == 1 or (gather == GATHER_AUTO
+                                          and HW * sizeof(floating) > GATHER_MIN_PLANE_BYTES)))
         bint done
         intp_t p, i, n_bad = 0
         bint check_while = check_indices == _CHECK_WHILE
@@ -287,19 +309,27 @@ def max_pool2d_backward(
         const index_t *ip
         floating *dst
         floating *buf = NULL
+        void *work = NULL
         bint streamed = stream_planes(stream, P, HW * sizeof(floating))
-        # streamed 2x2 tiles go straight to the output when its rows are 16-byte aligned
-        # (only where the vector blocks write every position: a plain store to a line with
-        # streaming stores pending flushes them, see avg_pool2d_backward)
-        bint tile_nt = (streamed and P > 0 and W == 2 * OW and H == 2 * OH
-                        and nt_blocks_fit(&grad_input[0, 0, 0], OW))
+        # streamed tiles and gathered windows go straight to the output when its rows are
+        # 16-byte aligned (only where the vector blocks write every position: a plain store
+        # to a line with streaming stores pending flushes them, see avg_pool2d_backward)
+        bint direct_nt = (streamed and P > 0 and W == 2 * OW
+                          and nt_blocks_fit(&grad_input[0, 0, 0], OW))
+        bint tile_nt, win_nt
 
+    if floating is double:
+        win3 = False
     with nogil:
         if tile2:
             # Planes are tried as tiles only when the first row of plane 0 is one (each
             # plane is still checked as it is written): a gradient of other windows, 3x3 of
-            # stride 2 say, would otherwise write every plane's first row twice.
+            # stride 2 say, would otherwise write every plane's first row twice. Likewise
+            # for the 3x3 windows, which 2x2 tiles also lie in (the tiles are faster).
             tile2 = pk_tile2_row_fits(&indices[0, 0, 0], OW, 0, W)
+        win3 = (win3 and not tile2 and pk_win3_row_fits(&indices[0, 0, 0], OW, W, H))
+        tile_nt = tile2 and direct_nt and H == 2 * OH
+        win_nt = win3 and direct_nt
         if check_indices == _CHECK_BEFORE:
             for p in prange(P, schedule="dynamic", num_threads=n_threads,
                             chunksize=dynamic_chunk(P, n_threads)):
@@ -310,31 +340,40 @@ def max_pool2d_backward(
                 # A large output: each plane is built in a scratch buffer that stays in the
                 # cache, then streamed out (no read-for-ownership of the output's lines).
                 buf = <floating *> malloc(HW * sizeof(floating)) if streamed else NULL
+                # the 3x3 windows' gather: two window rows of relative indices and gradients
+                work = malloc(pk_win3_work_bytes_f(OW)) if win3 else NULL
                 for p in prange(P, schedule="dynamic", chunksize=dynamic_chunk(P, n_threads)):
                     gp = &grad_output[p, 0, 0]
                     ip = &indices[p, 0, 0]
                     if check_while and not indices_fit(ip, M, HW):
                         n_bad += 1
                         continue
-                    if tile2 and tile_nt:
-                        # tiles stream straight into the output; a plane that is not tiles
-                        # is scattered in scratch and streamed out as below (not tried as
-                        # tiles again)
-                        if floating is float:
-                            done = pk_tile2_plane_f(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
-                                                    1)
-                        else:
-                            done = pk_tile2_plane_d(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
-                                                    1)
+                    if tile_nt or (win_nt and work != NULL):
+                        # tiles or windows streamed straight into the output; a plane that
+                        # is neither is scattered in scratch and streamed out as below (not
+                        # tried again)
+                        if tile_nt:
+                            if floating is float:
+                                done = pk_tile2_plane_f(gp, ip, OH, OW, H, W,
+                                                        &grad_input[p, 0, 0], 1)
+                            else:
+                                done = pk_tile2_plane_d(gp, ip, OH, OW, H, W,
+                                                        &grad_input[p, 0, 0], 1)
+                        elif floating is float:
+                            done = pk_win3_plane_f(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
+                                                   work, 1)
                         if done:
                             continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]
-                    if floating is float:
-                        done = (tile2 and not tile_nt
-                                and pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0))
-                    else:
-                        done = (tile2 and not tile_nt
-                                and pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0))
+                    done = False
+                    if tile2 and not tile_nt:
+                        if floating is float:
+                            done = pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0)
+                        else:
+                            done = pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0)
+                    elif win3 and not win_nt and work != NULL:
+                        if floating is float:
+                            done = pk_win3_plane_f(gp, ip, OH, OW, H, W, dst, work, 0)
                     if not done:
                         memset(dst, 0, HW * sizeof(floating))
                         for i in range(M):
@@ -343,5 +382,6 @@ def max_pool2d_backward(
                         stream_copy(&grad_input[p, 0, 0], buf, HW)
                 if streamed:
                     pk_stream_fence()
+                free(work)
                 free(buf)
     return n_bad

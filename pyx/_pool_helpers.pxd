@@ -1409,6 +1409,273 @@ cdef extern from *:
     PK_DEFINE_TILE2(float, f)
     PK_DEFINE_TILE2(double, d)
 
+    /* Max backward in gather form for windows of 3 rows and 3 columns, stride 2, one row
+       and one column of padding (the ResNet stem's max pooling; "win3"). Window (r, c)
+       covers rows 2r - 1 .. 2r + 1 and columns 2c - 1 .. 2c + 1, and k = index - (its
+       top-left tap, padding or not) = dh W + dw with dh, dw in 0 .. 2 for an index inside
+       it. Position (h, w) of the input lies in the windows of rows h/2 (h even) or
+       (h - 1)/2 and (h + 1)/2 (h odd), and of columns likewise: one, two or four windows.
+       Each position gets, in window order, the gradients of those whose index is that
+       position, summed from +0; an unmatched window adds +0, which changes no sum (a sum
+       from +0 is never -0), so each window's share is taken as v = 0 + gradient, or +0:
+       the scatter's value bit for bit, written once, with no zero fill. Needs W == 2 OW
+       (every column inside a window) and H == 2 OH - 1 or 2 OH. A plane with an index
+       outside its window (or at a padding position) is given up: pk_win3_plane returns 0,
+       the plane then holding anything, and the caller scatters it. Indices in [0, H*W)
+       with H*W < 2**30, as the caller makes sure: k then fits in 32 bits exactly.
+
+       Window row r is read once, its blocks writing input rows 2r - 1 (the bottom taps of
+       row r - 1, with its top ones) and 2r (its middle taps); its k, the k of the window to
+       the right (kn), v and vn go to a work buffer for row 2r + 1 (two slots of four
+       arrays, used in turn: the overlapping last block of a row reads the previous row's).
+
+       float32 only, for planes larger than the L1 cache (max_pool2d_backward decides):
+       the gather spends about a cycle per position where the scatter spends a few per
+       window, so it wins only where the scatter's zero fill, adds and copy of the plane
+       go through L2 (float32, (32, 64, 112, 112), 2 threads: 7.8 -> 6.7 ms); float64's
+       four lanes a block made it slower than the scatter even there (11.8 -> 14.4 ms),
+       and on 28x28 and 56x56 planes the float32 gather lost too (3.5 -> 4.8 ms). */
+    static inline int pk_win3_row_fits(const int64_t *ix, Py_ssize_t n, int64_t W,
+                                       Py_ssize_t H) {
+        /* window row 0: its top tap row is padding; its bottom one is row 1 (if H > 1) */
+        const int64_t kend = H > 1 ? 3 * W : 2 * W;
+        for (Py_ssize_t c = 0; c < n; ++c) {
+            const int64_t k = ix[c] - (-W - 1 + 2 * c);
+            const int64_t dw = k - (k >= W ? W : 0) - (k >= 2 * W ? W : 0);
+            if (k < W || k >= kend || dw > 2 || (c == 0 && dw == 0)) return 0;
+        }
+        return 1;
+    }
+    /* The window-row ring of pk_win3: slot s of four arrays of n (k and kn as DT, int32
+       for float, the vector lanes' width; v and vn as T). */
+    #define PK_WIN3_SLOT(T, DT, work, n, s, K, KN, V, VN)                                   \\
+        DT *PK_R K = (DT *)(work) + (s) * 2 * (n);                                         \\
+        DT *PK_R KN = K + (n);                                                              \\
+        T *PK_R V = (T *)((DT *)(work) + 4 * (n)) + (s) * 2 * (n);                          \\
+        T *PK_R VN = V + (n);
+    #define PK_DEFINE_WIN3(T, SUFFIX, DT)                                                   \\
+    /* the length of one array of the work buffer: OW rounded up to whole blocks */         \\
+    static inline Py_ssize_t pk_win3_slot_##SUFFIX(Py_ssize_t OW) {                         \\
+        return (OW + PK_VL_##SUFFIX - 1) / PK_VL_##SUFFIX * PK_VL_##SUFFIX;                 \\
+    }                                                                                       \\
+    static inline size_t pk_win3_work_bytes_##SUFFIX(Py_ssize_t OW) {                       \\
+        return (size_t)4 * pk_win3_slot_##SUFFIX(OW) * (sizeof(DT) + sizeof(T));            \\
+    }                                                                                       \\
+    /* Windows [lo, hi) of window row r, one at a time (see above): rows ro (2r - 1, NULL \\
+       for r == 0, the previous row's values from pk..pvn) and re (2r); whether one is    \\
+       outside its window: k < kmin (W for r == 0, whose top taps are padding), k >= kend \\
+       (2 W where the bottom taps are past the plane) or k mod W > 2. */                   \\
+    static inline int pk_win3_k_##SUFFIX(const int64_t *PK_R ix, const T *PK_R g,          \\
+                                         Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t OW,       \\
+                                         int64_t base, DT w, DT kmin, DT kend,              \\
+                                         const DT *PK_R pk, const DT *PK_R pkn,             \\
+                                         const T *PK_R pv, const T *PK_R pvn,               \\
+                                         DT *PK_R qk, DT *PK_R qkn, T *PK_R qv,             \\
+                                         T *PK_R qvn, T *PK_R ro, T *PK_R re) {             \\
+        int bad = 0;                                                                        \\
+        for (Py_ssize_t c = lo; c < hi; ++c) {                                              \\
+            const DT k = (DT)(ix[c] - base - 2 * c);                                        \\
+            const DT kn = c + 1 < OW ? (DT)(ix[c + 1] - base - 2 * c - 2) : (DT)-1;         \\
+            const T v = (T)0 + g[c], vn = c + 1 < OW ? (T)0 + g[c + 1] : (T)0;              \\
+            const DT dw = k - (k >= w ? w : 0) - (k >= 2 * w ? w : 0);                      \\
+            bad |= (k < kmin) | (k >= kend) | (dw > 2);                                     \\
+            if (ro) {                                                                       \\
+                ro[2 * c] = (pk[c] == 2 * w + 1 ? pv[c] : (T)0) + (k == 1 ? v : (T)0);      \\
+                ro[2 * c + 1] = (((pk[c] == 2 * w + 2 ? pv[c] : (T)0)                       \\
+                                  + (pkn[c] == 2 * w ? pvn[c] : (T)0))                      \\
+                                 + (k == 2 ? v : (T)0)) + (kn == 0 ? vn : (T)0);            \\
+            }                                                                               \\
+            re[2 * c] = k == w + 1 ? v : (T)0;                                              \\
+            re[2 * c + 1] = (k == w + 2 ? v : (T)0) + (kn == w ? vn : (T)0);                \\
+            qk[c] = k; qkn[c] = kn; qv[c] = v; qvn[c] = vn;                                 \\
+        }                                                                                   \\
+        return bad;                                                                         \\
+    }                                                                                       \\
+    /* The last row (H == 2 OH): the bottom taps of the last window row, from its values. */\\
+    static inline void pk_win3_last_k_##SUFFIX(const DT *PK_R pk, const DT *PK_R pkn,      \\
+                                               const T *PK_R pv, const T *PK_R pvn,         \\
+                                               Py_ssize_t lo, Py_ssize_t hi, DT w,          \\
+                                               T *PK_R row) {                               \\
+        for (Py_ssize_t c = lo; c < hi; ++c) {                                              \\
+            row[2 * c] = pk[c] == 2 * w + 1 ? pv[c] : (T)0;                                 \\
+            row[2 * c + 1] = (pk[c] == 2 * w + 2 ? pv[c] : (T)0)                            \\
+                             + (pkn[c] == 2 * w ? pvn[c] : (T)0);                           \\
+        }                                                                                   \\
+    }
+    #if PK_VEC8
+    /* The same in vector blocks of PK_VL windows: the selects are bit masks of the
+       compares. The window to the right is read from the indices and gradients again at
+       c + 1 (the block's stores to the work buffer, read back one lane over, would stall
+       on store forwarding), but for the last block, whose top lane has none: its lanes
+       shifted down, -1 (no position) and +0 coming in. A block's windows sit in its lanes
+       in the order PK_W3ORD (float: 0, 1, 4, 5, 2, 3, 6, 7), so that the even and odd
+       columns interleave with in-lane unpacks alone (PK_W3LO, PK_W3HI), with no shuffle
+       across the 128-bit halves; the int64 indices narrow to that order in one shuffle.
+       The work buffer holds a block's values at slot j (block j, the last one overlapping
+       the one before in the row, but not in the buffer). nt: streaming stores (every block
+       16-byte aligned, see nt_blocks_fit). */
+    #define PK_W3LANES_f ((pk_i8){0, 2, 8, 10, 4, 6, 12, 14})  /* 2 x PK_W3ORD */
+    #define PK_W3ORD_f ((pk_i8){0, 1, 4, 5, 2, 3, 6, 7})
+    #define PK_W3LO_f ((pk_i8){0, 8, 1, 9, 4, 12, 5, 13})
+    #define PK_W3HI_f ((pk_i8){2, 10, 3, 11, 6, 14, 7, 15})
+    #define PK_W3DN_f ((pk_i8){1, 4, 3, 6, 5, 2, 7, 8})  /* windows one to the right */
+    #define PK_DEFINE_WIN3_V(T, SUFFIX, VS, VT, VM, DT)                                     \\
+    PK_BODY void pk_win3_put_##SUFFIX(VT e, VT o, T *PK_R row, Py_ssize_t c, int nt) {     \\
+        const VT lo = __builtin_shuffle(e, o, PK_W3LO_##VS);                                \\
+        const VT hi = __builtin_shuffle(e, o, PK_W3HI_##VS);                                \\
+        if (nt) {                                                                           \\
+            pk_nt_store32(row + 2 * c, &lo);                                                \\
+            pk_nt_store32(row + 2 * c + pk_vl_##VS, &hi);                                   \\
+        } else {                                                                            \\
+            __builtin_memcpy(row + 2 * c, &lo, sizeof lo);                                  \\
+            __builtin_memcpy(row + 2 * c + pk_vl_##VS, &hi, sizeof hi);                     \\
+        }                                                                                   \\
+    }                                                                                       \\
+    /* v where k == x, else +0 */                                                           \\
+    PK_BODY VT pk_win3_sel_##SUFFIX(VM k, DT x, VT v) {                                     \\
+        return (VT)((k == (VM){0} + x) & (VM)v);                                            \\
+    }                                                                                       \\
+    /* 0 + the gradients of windows c .. c + PK_VL - 1, in the order PK_W3ORD */           \\
+    PK_BODY VT pk_win3_grad_##SUFFIX(const T *PK_R g) {                                     \\
+        return (VT){0} + __builtin_shuffle(pk_ld8_##VS(g), PK_W3ORD_##VS);                   \\
+    }                                                                                       \\
+    PK_BODY VM pk_win3_blk_##SUFFIX(const int64_t *PK_R ix, const T *PK_R g, Py_ssize_t c, \\
+                                    Py_ssize_t j, int last, int64_t base, DT w, DT kmin,    \\
+                                    DT kend, const DT *PK_R pk, const DT *PK_R pkn,         \\
+                                    const T *PK_R pv, const T *PK_R pvn, DT *PK_R qk,       \\
+                                    DT *PK_R qkn, T *PK_R qv, T *PK_R qvn, T *PK_R ro,      \\
+                                    T *PK_R re, const int nt) {                             \\
+        const VM z = {0}, vw = z + w;                                                       \\
+        const VT zero = {0};                                                                \\
+        const Py_ssize_t s = j * pk_vl_##VS;                                                \\
+        const VM k = pk_win3_rel_##SUFFIX(ix + c, base + 2 * c);                            \\
+        const VT v = pk_win3_grad_##SUFFIX(g + c);                                          \\
+        VM kn;                                                                              \\
+        VT vn;                                                                              \\
+        if (last) {                                                                         \\
+            kn = __builtin_shuffle(k, z - 1, PK_W3DN_##VS);                                 \\
+            vn = __builtin_shuffle(v, zero, PK_W3DN_##VS);                                  \\
+        } else {                                                                            \\
+            kn = pk_win3_rel_##SUFFIX(ix + c + 1, base + 2 * c + 2);                        \\
+            vn = pk_win3_grad_##SUFFIX(g + c + 1);                                          \\
+        }                                                                                   \\
+        const VM dw = (k - (vw & (k >= vw))) - (vw & (k >= vw + vw));                       \\
+        if (ro) {                                                                           \\
+            VM a, an;                                                                       \\
+            VT b, bn;                                                                       \\
+            __builtin_memcpy(&a, pk + s, sizeof a);                                         \\
+            __builtin_memcpy(&an, pkn + s, sizeof an);                                      \\
+            __builtin_memcpy(&b, pv + s, sizeof b);                                         \\
+            __builtin_memcpy(&bn, pvn + s, sizeof bn);                                      \\
+            const VT e = pk_win3_sel_##SUFFIX(a, 2 * w + 1, b) + pk_win3_sel_##SUFFIX(k, 1, v); \\
+            const VT o = ((pk_win3_sel_##SUFFIX(a, 2 * w + 2, b)                            \\
+                           + pk_win3_sel_##SUFFIX(an, 2 * w, bn))                           \\
+                          + pk_win3_sel_##SUFFIX(k, 2, v)) + pk_win3_sel_##SUFFIX(kn, 0, vn); \\
+            pk_win3_put_##SUFFIX(e, o, ro, c, nt);                                          \\
+        }                                                                                   \\
+        pk_win3_put_##SUFFIX(pk_win3_sel_##SUFFIX(k, w + 1, v),                             \\
+                             pk_win3_sel_##SUFFIX(k, w + 2, v)                              \\
+                             + pk_win3_sel_##SUFFIX(kn, w, vn), re, c, nt);                 \\
+        __builtin_memcpy(qk + s, &k, sizeof k);                                             \\
+        __builtin_memcpy(qkn + s, &kn, sizeof kn);                                          \\
+        __builtin_memcpy(qv + s, &v, sizeof v);                                             \\
+        __builtin_memcpy(qvn + s, &vn, sizeof vn);                                          \\
+        return (k < z + kmin) | (k >= z + kend) | (dw > z + 2);                             \\
+    }                                                                                       \\
+    PK_BODY void pk_win3_lastblk_##SUFFIX(const DT *PK_R pk, const DT *PK_R pkn,           \\
+                                          const T *PK_R pv, const T *PK_R pvn,              \\
+                                          Py_ssize_t c, Py_ssize_t j, DT w, T *PK_R row,    \\
+                                          const int nt) {                                   \\
+        const Py_ssize_t s = j * pk_vl_##VS;                                                \\
+        VM a, an;                                                                           \\
+        VT b, bn;                                                                           \\
+        __builtin_memcpy(&a, pk + s, sizeof a);                                             \\
+        __builtin_memcpy(&an, pkn + s, sizeof an);                                          \\
+        __builtin_memcpy(&b, pv + s, sizeof b);                                             \\
+        __builtin_memcpy(&bn, pvn + s, sizeof bn);                                          \\
+        pk_win3_put_##SUFFIX(pk_win3_sel_##SUFFIX(a, 2 * w + 1, b),                         \\
+                             pk_win3_sel_##SUFFIX(a, 2 * w + 2, b)                          \\
+                             + pk_win3_sel_##SUFFIX(an, 2 * w, bn), row, c, nt);            \\
+    }
+    /* index - (b + 2i) for the windows i of a block, in the order PK_W3ORD: the int64
+       indices' low halves (float: the difference fits in 32 bits, see above), or the int64
+       lanes themselves */
+    PK_BODY pk_i8 pk_win3_rel_f(const int64_t *PK_R ix, int64_t b) {
+        pk_i8 a, c;
+        __builtin_memcpy(&a, ix, 32);
+        __builtin_memcpy(&c, ix + 4, 32);
+        return __builtin_shuffle(a, c, PK_EVEN1_f) - (int32_t)b - PK_W3LANES_f;
+    }
+    PK_DEFINE_WIN3_V(float, f, f, pk_f8, pk_i8, int32_t)
+    #define PK_WIN3_BAD_f pk_i8
+    #else
+    #define PK_WIN3_BAD_f int64_t  /* not used: PK_VEC8 is 0 */
+    #define pk_win3_blk_f(...) 0  /* not called */
+    #define pk_win3_lastblk_f(...) ((void)0)
+    #endif
+    #define PK_DEFINE_WIN3_PLANE(T, SUFFIX, DT)                                             \\
+    PK_BODY int pk_win3_rows_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,             \\
+                                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,           \\
+                                      Py_ssize_t W, T *PK_R dst, void *PK_R work,           \\
+                                      const int nt) {                                       \\
+        const Py_ssize_t NL = PK_VL_##SUFFIX;                                               \\
+        const int vec = PK_VEC8 && OW >= NL;                                                \\
+        const Py_ssize_t n_slot = pk_win3_slot_##SUFFIX(OW);                                \\
+        const DT w = (DT)W;                                                                 \\
+        PK_WIN3_BAD_##SUFFIX vbad = {0};                                                    \\
+        int bad = 0;                                                                        \\
+        for (Py_ssize_t r = 0; r < OH; ++r) {                                               \\
+            PK_WIN3_SLOT(T, DT, work, n_slot, (r - 1) & 1, pk, pkn, pv, pvn)                    \\
+            PK_WIN3_SLOT(T, DT, work, n_slot, r & 1, qk, qkn, qv, qvn)                          \\
+            const int64_t *PK_R ix = idx + r * OW;                                          \\
+            const T *PK_R gr = g + r * OW;                                                  \\
+            const int64_t base = (2 * r - 1) * (int64_t)W - 1;                              \\
+            const DT kmin = r == 0 ? w : 0, kend = 2 * r + 1 < H ? 3 * w : 2 * w;           \\
+            T *PK_R ro = r >= 1 ? dst + (2 * r - 1) * W : NULL;                             \\
+            T *PK_R re = dst + 2 * r * W;                                                   \\
+            if (vec) {                                                                      \\
+                Py_ssize_t c = 0, j = 0;                                                    \\
+                for (; c + NL <= OW; c += NL, ++j)                                          \\
+                    vbad |= pk_win3_blk_##SUFFIX(ix, gr, c, j, c + NL == OW, base, w, kmin, \\
+                                                 kend, pk, pkn, pv, pvn, qk, qkn, qv, qvn,  \\
+                                                 ro, re, nt);                               \\
+                if (c < OW)                                                                 \\
+                    vbad |= pk_win3_blk_##SUFFIX(ix, gr, OW - NL, j, 1, base, w, kmin,      \\
+                                                 kend, pk, pkn, pv, pvn, qk, qkn, qv, qvn,  \\
+                                                 ro, re, nt);                               \\
+            } else {                                                                        \\
+                bad |= pk_win3_k_##SUFFIX(ix, gr, 0, OW, OW, base, w, kmin, kend, pk, pkn,  \\
+                                          pv, pvn, qk, qkn, qv, qvn, ro, re);               \\
+            }                                                                               \\
+            /* window 0's left tap column is padding */                                     \\
+            const int64_t k0 = ix[0] - base;                                                \\
+            bad |= k0 == 0 || k0 == W || k0 == 2 * (int64_t)W;                              \\
+        }                                                                                   \\
+        if (H == 2 * OH) {  /* the last row: the bottom taps of the last window row */      \\
+            PK_WIN3_SLOT(T, DT, work, n_slot, (OH - 1) & 1, pk, pkn, pv, pvn)                   \\
+            T *PK_R row = dst + (H - 1) * W;                                                \\
+            if (vec) {                                                                      \\
+                Py_ssize_t c = 0, j = 0;                                                    \\
+                for (; c + NL <= OW; c += NL, ++j)                                          \\
+                    pk_win3_lastblk_##SUFFIX(pk, pkn, pv, pvn, c, j, w, row, nt);           \\
+                if (c < OW)                                                                 \\
+                    pk_win3_lastblk_##SUFFIX(pk, pkn, pv, pvn, OW - NL, j, w, row, nt);     \\
+            } else {                                                                        \\
+                pk_win3_last_k_##SUFFIX(pk, pkn, pv, pvn, 0, OW, w, row);                   \\
+            }                                                                               \\
+        }                                                                                   \\
+        return !(bad || PK_TILE2_ANY(vbad, NL));                                            \\
+    }                                                                                       \\
+    /* The plane (nt a constant in each copy, as pk_tile2_plane); 1 when done. */           \\
+    PK_ROW int pk_win3_plane_##SUFFIX(const T *PK_R g, const int64_t *PK_R idx,             \\
+                                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t H,           \\
+                                      Py_ssize_t W, T *PK_R dst, void *PK_R work, int nt) { \\
+        return nt ? pk_win3_rows_##SUFFIX(g, idx, OH, OW, H, W, dst, work, 1)               \\
+                  : pk_win3_rows_##SUFFIX(g, idx, OH, OW, H, W, dst, work, 0);              \\
+    }
+    PK_DEFINE_WIN3(float, f, int32_t)
+    PK_DEFINE_WIN3_PLANE(float, f, int32_t)
+
     /* First output o >= 0 with o*s + off >= 0, and one past the last with o*s + off < L,
        both clipped to [0, n_out]. s >= 1; off may be negative. */
     static inline Py_ssize_t pk_first_out(Py_ssize_t off, Py_ssize_t s, Py_ssize_t n_out) {
@@ -1433,6 +1700,12 @@ cdef extern from *:
                          Py_ssize_t H, Py_ssize_t W, float *dst, int nt) noexcept nogil
     int pk_tile2_plane_d(const double *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
                          Py_ssize_t H, Py_ssize_t W, double *dst, int nt) noexcept nogil
+    bint pk_win3_row_fits(const int64_t *ix, Py_ssize_t n, int64_t W,
+                          Py_ssize_t H) noexcept nogil
+    size_t pk_win3_work_bytes_f(Py_ssize_t OW) noexcept nogil
+    int pk_win3_plane_f(const float *g, const int64_t *idx, Py_ssize_t OH, Py_ssize_t OW,
+                        Py_ssize_t H, Py_ssize_t W, float *dst, void *work,
+                        int nt) noexcept nogil
     void pk_max_tap_f(const float *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,
                       Py_ssize_t hi, float *m, int32_t *k, int32_t rel) noexcept nogil
     void pk_max_tap_d(const double *row, Py_ssize_t s, Py_ssize_t off, Py_ssize_t lo,

@@ -44,6 +44,8 @@ def max_pool2d_backward(
     check_indices: int,
     n_threads: int,
     stream: int = ...,  # -1 (default): stream large outputs; 0 never; 1 always
+    gather: int = ...,  # 3x3 stride-2 windows' float32 planes: -1 (default) gather planes
+    # larger than 32 KiB; 0 never; 1 whenever their indices allow
 ) -> int:
     """Scatter-add ``grad_output`` into ``grad_input`` at ``indices``.
 
