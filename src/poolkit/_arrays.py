@@ -70,7 +70,10 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 def check_nbytes(shape, dtype, name: str) -> None:
     """ValueError when an array of ``shape`` and ``dtype`` could not exist: its size overflows
     what a NumPy array can address (NumPy's own rule: zero-length axes count as 1)."""
-    nbytes = math.prod(max(int(v), 1) for v in shape) * np.dtype(dtype).itemsize
+    if min(shape, default=1) >= 1:
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    else:
+        nbytes = math.prod([max(int(v), 1) for v in shape]) * np.dtype(dtype).itemsize
     if nbytes > _INTP_MAX:
         raise ValueError(
             f"{name} {tuple(shape)} is too large: an array of that shape and dtype "
@@ -106,10 +109,13 @@ def as_input_shape(input_shape: Sequence[int], ndim: int | None = None) -> tuple
     It must have ``ndim`` entries (the number of dimensions of ``grad_output``), or 3 or 4 when
     ``ndim`` is None. :func:`check_input_size` checks the plane and the size.
     """
-    try:
-        shape = tuple(as_int(v, "input_shape") for v in input_shape)
-    except TypeError:
-        raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
+    if type(input_shape) is tuple and all(type(v) is int for v in input_shape):
+        shape = input_shape  # the common case, a shape tuple (a microsecond saved a call)
+    else:
+        try:
+            shape = tuple([as_int(v, "input_shape") for v in input_shape])
+        except TypeError:
+            raise TypeError(f"input_shape must be a tuple of ints, got {input_shape!r}") from None
     if ndim is None and len(shape) not in (3, 4):
         raise ValueError(
             f"input_shape must be (N, C, H, W) or (C, H, W), got {len(shape)} dimensions: "
@@ -119,7 +125,7 @@ def as_input_shape(input_shape: Sequence[int], ndim: int | None = None) -> tuple
         raise ValueError(
             f"input_shape must have as many dimensions as grad_output ({ndim}), got {shape}"
         )
-    if any(v < 0 for v in shape):
+    if shape and min(shape) < 0:
         raise ValueError(f"input_shape must not be negative, got {shape}")
     return shape
 
@@ -201,6 +207,8 @@ def check_out(out, shape: tuple, dtype, name: str = "out", inputs=()) -> np.ndar
 
 def may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays share memory (True also when that is too costly to decide)."""
+    if not np.may_share_memory(a, b):  # disjoint address ranges: the usual case, cheap
+        return False
     try:
         return np.shares_memory(a, b, max_work=max(a.size, 1) * 4)
     except np.exceptions.TooHardError:
