@@ -96,6 +96,9 @@ def planes_of(arr: np.ndarray) -> np.ndarray:
 
 def flat_planes(x: np.ndarray) -> np.ndarray:
     """``x`` as C-contiguous native ``(P, H * W)`` rows (a view when ``x`` already is one)."""
+    hw = x.shape[-2] * x.shape[-1]
+    if hw and x.flags.c_contiguous and x.dtype.isnative:  # the usual case: one reshape
+        return x.reshape(x.size // hw, hw)
     planes = as_planes(x)
     return planes.reshape(planes.shape[0], planes.shape[1] * planes.shape[2])
 
