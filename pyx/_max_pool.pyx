@@ -36,7 +36,8 @@ from _pool_helpers cimport (
 
 # max_pool2d_backward's ``gather``: GATHER_AUTO gathers the 3x3 windows' float32 planes of
 # more than GATHER_MIN_PLANE_BYTES (the L1 data cache of most x86-64 cores: smaller planes
-# scatter in it faster than they gather); 0 never, 1 whenever the indices allow (tests).
+# scatter in it faster than they gather); 1 whenever the indices allow (tests); any other
+# value never.
 cdef enum:
     GATHER_AUTO = -1
     GATHER_MIN_PLANE_BYTES = 32 * 1024
@@ -285,7 +286,8 @@ def max_pool2d_backward(
       gathered, each position summing the windows that point at it in window order
       (``pk_win3_plane``), when ``gather`` is 1, or ``GATHER_AUTO`` and the plane is larger
       than ``GATHER_MIN_PLANE_BYTES`` (smaller ones, and float64, scatter faster: see
-      _pool_helpers.pxd). ``gather=0`` never gathers (tests).
+      _pool_helpers.pxd). ``gather=0`` never gathers (tests; ``win3_gather_plane`` runs the
+      gather of one plane alone).
     """
     cdef:
         intp_t P = grad_input.shape[0], H = grad_input.shape[1], W = grad_input.shape[2]
@@ -298,7 +300,8 @@ def max_pool2d_backward(
                       and HW < (<intp_t> 1 << 31))
         # One of (ceil(H / 2), W / 2), W even, from 3x3 windows of stride 2 and padding 1:
         # float32 planes whose indices lie in those windows are gathered (pk_win3_plane).
-        bint win3 = (P > 0 and M > 0 and W == 2 * OW and (H == 2 * OH or H == 2 * OH - 1)
+        bint win3 = (P > 0 and M > 0 and OW >= 2 and W == 2 * OW
+                     and (H == 2 * OH or H == 2 * OH - 1)
                      and HW < (<intp_t> 1 << 30)
                      and (gather == 1 or (gather == GATHER_AUTO
                                           and HW * sizeof(floating) > GATHER_MIN_PLANE_BYTES)))
@@ -385,3 +388,41 @@ def max_pool2d_backward(
                 free(work)
                 free(buf)
     return n_bad
+
+
+def win3_gather_plane(
+    const float[:, ::1] grad_output not None,  # IN  (OH, OW)
+    const index_t[:, ::1] indices not None,    # IN  (OH, OW), in [0, H * W)
+    float[:, ::1] grad_input not None,         # OUT (H, W): W == 2 OW >= 4, H == 2 OH - 1, 2 OH
+    bint stream=False,
+):
+    """The 3x3 windows' gather of max_pool2d_backward on one float32 plane, for the tests
+    (which otherwise could not tell a gathered plane from a scattered one: the values are
+    the same). Returns ``(fits, done)``: whether the first window row passes the kernel's
+    probe (``pk_win3_row_fits``), and whether the plane was gathered (0: an index lies
+    outside its window, and ``grad_input`` holds anything). ``stream``: streaming stores,
+    when the rows allow them (``nt_blocks_fit``)."""
+    cdef:
+        intp_t OH = grad_output.shape[0], OW = grad_output.shape[1]
+        intp_t H = grad_input.shape[0], W = grad_input.shape[1]
+        bint fits, nt
+        int done
+        void *work
+    if (indices.shape[0] != OH or indices.shape[1] != OW or OH < 1 or OW < 2
+            or W != 2 * OW or not (H == 2 * OH or H == 2 * OH - 1) or H * W >= (1 << 30)):
+        raise ValueError("win3_gather_plane needs (OH, OW) indices and an (H, W) plane with "
+                         "W == 2 OW >= 4 and H == 2 OH - 1 or 2 OH")
+    if not indices_fit(&indices[0, 0], OH * OW, H * W):
+        raise ValueError("win3_gather_plane needs indices in [0, H * W)")
+    work = malloc(pk_win3_work_bytes_f(OW))
+    if work == NULL:
+        raise MemoryError()
+    nt = stream and nt_blocks_fit(&grad_input[0, 0], OW)
+    with nogil:
+        fits = pk_win3_row_fits(&indices[0, 0], OW, W, H)
+        done = pk_win3_plane_f(&grad_output[0, 0], &indices[0, 0], OH, OW, H, W,
+                               &grad_input[0, 0], work, nt)
+        if nt:
+            pk_stream_fence()
+    free(work)
+    return fits, bool(done)

@@ -1419,10 +1419,14 @@ cdef extern from *:
        position, summed from +0; an unmatched window adds +0, which changes no sum (a sum
        from +0 is never -0), so each window's share is taken as v = 0 + gradient, or +0:
        the scatter's value bit for bit, written once, with no zero fill. Needs W == 2 OW
-       (every column inside a window) and H == 2 OH - 1 or 2 OH. A plane with an index
+       (every column inside a window) and H == 2 OH - 1 or 2 OH, and W >= 4 (k names one
+       tap only when W >= 3; with W == 2 an index in column 1 would read as window 0's
+       padding column, and the plane be scattered). A plane with an index
        outside its window (or at a padding position) is given up: pk_win3_plane returns 0,
        the plane then holding anything, and the caller scatters it. Indices in [0, H*W)
-       with H*W < 2**30, as the caller makes sure: k then fits in 32 bits exactly.
+       with H*W < 2**30, as the caller makes sure: k then fits in 32 bits exactly, and so
+       do kend = 3 W and the other multiples of W compared with it (W < 2**29 when H >= 2;
+       H == 1 uses 2 W).
 
        Window row r is read once, its blocks writing input rows 2r - 1 (the bottom taps of
        row r - 1, with its top ones) and 2r (its middle taps); its k, the k of the window to
@@ -1650,6 +1654,9 @@ cdef extern from *:
             /* window 0's left tap column is padding */                                     \\
             const int64_t k0 = ix[0] - base;                                                \\
             bad |= k0 == 0 || k0 == W || k0 == 2 * (int64_t)W;                              \\
+            /* the lanes are folded once a plane, and after its first window row: a plane   \\
+               of other windows is given up there */                                        \\
+            if (r == 0 && (bad || PK_TILE2_ANY(vbad, NL))) return 0;                        \\
         }                                                                                   \\
         if (H == 2 * OH) {  /* the last row: the bottom taps of the last window row */      \\
             PK_WIN3_SLOT(T, DT, work, n_slot, (OH - 1) & 1, pk, pkn, pv, pvn)                   \\

@@ -52,3 +52,15 @@ def max_pool2d_backward(
     Returns the number of planes holding an index outside ``[0, H * W)`` (with CHECK_BEFORE,
     nothing has been written then); 0 on success.
     """
+
+def win3_gather_plane(
+    grad_output: npt.NDArray[np.float32],  # IN  (OH, OW)
+    indices: npt.NDArray[np.int64],  # IN  (OH, OW), in [0, H * W)
+    grad_input: npt.NDArray[np.float32],  # OUT (H, W): W == 2 OW >= 4, H == 2 OH - 1, 2 OH
+    stream: bool = ...,
+) -> tuple[bool, bool]:
+    """The 3x3 windows' gather of max_pool2d_backward on one float32 plane (tests).
+
+    Returns whether the first window row passes the kernel's probe, and whether the plane
+    was gathered (False: an index lies outside its window).
+    """
