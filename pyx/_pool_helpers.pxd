@@ -1539,6 +1539,20 @@ cdef extern from *:
     PK_BODY VT pk_win3_sel_##SUFFIX(VM k, DT x, VT v) {                                     \\
         return (VT)((k == (VM){0} + x) & (VM)v);                                            \\
     }                                                                                       \\
+    /* The bottom taps of the window row kept at slot s of the work buffer: their shares of \\
+       the row below it, even columns (e) and odd ones (o, window c then c + 1) */          \\
+    PK_BODY void pk_win3_bottom_##SUFFIX(const DT *PK_R pk, const DT *PK_R pkn,            \\
+                                         const T *PK_R pv, const T *PK_R pvn, Py_ssize_t s, \\
+                                         DT w, VT *e, VT *o) {                              \\
+        VM a, an;                                                                           \\
+        VT b, bn;                                                                           \\
+        __builtin_memcpy(&a, pk + s, sizeof a);                                             \\
+        __builtin_memcpy(&an, pkn + s, sizeof an);                                          \\
+        __builtin_memcpy(&b, pv + s, sizeof b);                                             \\
+        __builtin_memcpy(&bn, pvn + s, sizeof bn);                                          \\
+        *e = pk_win3_sel_##SUFFIX(a, 2 * w + 1, b);                                         \\
+        *o = pk_win3_sel_##SUFFIX(a, 2 * w + 2, b) + pk_win3_sel_##SUFFIX(an, 2 * w, bn);   \\
+    }                                                                                       \\
     /* 0 + the gradients of windows c .. c + PK_VL - 1, in the order PK_W3ORD */           \\
     PK_BODY VT pk_win3_grad_##SUFFIX(const T *PK_R g) {                                     \\
         return (VT){0} + __builtin_shuffle(pk_ld8_##VS(g), PK_W3ORD_##VS);                   \\
@@ -1565,16 +1579,10 @@ cdef extern from *:
         }                                                                                   \\
         const VM dw = (k - (vw & (k >= vw))) - (vw & (k >= vw + vw));                       \\
         if (ro) {                                                                           \\
-            VM a, an;                                                                       \\
-            VT b, bn;                                                                       \\
-            __builtin_memcpy(&a, pk + s, sizeof a);                                         \\
-            __builtin_memcpy(&an, pkn + s, sizeof an);                                      \\
-            __builtin_memcpy(&b, pv + s, sizeof b);                                         \\
-            __builtin_memcpy(&bn, pvn + s, sizeof bn);                                      \\
-            const VT e = pk_win3_sel_##SUFFIX(a, 2 * w + 1, b) + pk_win3_sel_##SUFFIX(k, 1, v); \\
-            const VT o = ((pk_win3_sel_##SUFFIX(a, 2 * w + 2, b)                            \\
-                           + pk_win3_sel_##SUFFIX(an, 2 * w, bn))                           \\
-                          + pk_win3_sel_##SUFFIX(k, 2, v)) + pk_win3_sel_##SUFFIX(kn, 0, vn); \\
+            VT e, o;                                                                        \\
+            pk_win3_bottom_##SUFFIX(pk, pkn, pv, pvn, s, w, &e, &o);                        \\
+            e = e + pk_win3_sel_##SUFFIX(k, 1, v);                                          \\
+            o = (o + pk_win3_sel_##SUFFIX(k, 2, v)) + pk_win3_sel_##SUFFIX(kn, 0, vn);      \\
             pk_win3_put_##SUFFIX(e, o, ro, c, nt);                                          \\
         }                                                                                   \\
         pk_win3_put_##SUFFIX(pk_win3_sel_##SUFFIX(k, w + 1, v),                             \\
@@ -1590,20 +1598,12 @@ cdef extern from *:
                                           const T *PK_R pv, const T *PK_R pvn,              \\
                                           Py_ssize_t c, Py_ssize_t j, DT w, T *PK_R row,    \\
                                           const int nt) {                                   \\
-        const Py_ssize_t s = j * pk_vl_##VS;                                                \\
-        VM a, an;                                                                           \\
-        VT b, bn;                                                                           \\
-        __builtin_memcpy(&a, pk + s, sizeof a);                                             \\
-        __builtin_memcpy(&an, pkn + s, sizeof an);                                          \\
-        __builtin_memcpy(&b, pv + s, sizeof b);                                             \\
-        __builtin_memcpy(&bn, pvn + s, sizeof bn);                                          \\
-        pk_win3_put_##SUFFIX(pk_win3_sel_##SUFFIX(a, 2 * w + 1, b),                         \\
-                             pk_win3_sel_##SUFFIX(a, 2 * w + 2, b)                          \\
-                             + pk_win3_sel_##SUFFIX(an, 2 * w, bn), row, c, nt);            \\
+        VT e, o;                                                                            \\
+        pk_win3_bottom_##SUFFIX(pk, pkn, pv, pvn, j * pk_vl_##VS, w, &e, &o);               \\
+        pk_win3_put_##SUFFIX(e, o, row, c, nt);                                             \\
     }
     /* index - (b + 2i) for the windows i of a block, in the order PK_W3ORD: the int64
-       indices' low halves (float: the difference fits in 32 bits, see above), or the int64
-       lanes themselves */
+       indices' low halves (the difference fits in 32 bits, see above) */
     PK_BODY pk_i8 pk_win3_rel_f(const int64_t *PK_R ix, int64_t b) {
         pk_i8 a, c;
         __builtin_memcpy(&a, ix, 32);
