@@ -43,6 +43,31 @@ cdef enum:
     GATHER_MIN_PLANE_BYTES = 32 * 1024
 
 
+cdef inline bint _win3_shape(intp_t H, intp_t W, intp_t OH, intp_t OW) noexcept nogil:
+    """Whether ``(OH, OW)`` gradient planes of ``(H, W)`` inputs may come from 3x3 windows of
+    stride 2 with one row and column of padding, in the form pk_win3_plane gathers."""
+    return (OH >= 1 and OW >= 2 and W == 2 * OW and (H == 2 * OH or H == 2 * OH - 1)
+            and H * W < (<intp_t> 1 << 30))
+
+
+cdef inline bint _one_pass_plane(
+    bint tile2, bint win3, const floating *gp, const index_t *ip, intp_t OH, intp_t OW,
+    intp_t H, intp_t W, floating *dst, void *work, int nt,
+) noexcept nogil:
+    """One plane of the max backward written in one pass, as 2x2 tiles (``tile2``) or as
+    gathered 3x3 windows (``win3``, float32, with a work buffer), each position once; False
+    when the plane is neither (``dst`` then holds anything) and must be scattered."""
+    if tile2:
+        if floating is float:
+            return pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, nt)
+        else:
+            return pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, nt)
+    if floating is float:
+        if win3 and work != NULL:
+            return pk_win3_plane_f(gp, ip, OH, OW, H, W, dst, work, nt)
+    return False
+
+
 # How max_pool2d_backward checks its indices (see there); the Python names for the facade.
 cdef enum:
     _CHECK_NONE = 0
@@ -300,9 +325,7 @@ def max_pool2d_backward(
                       and HW < (<intp_t> 1 << 31))
         # One of (ceil(H / 2), W / 2), W even, from 3x3 windows of stride 2 and padding 1:
         # float32 planes whose indices lie in those windows are gathered (pk_win3_plane).
-        bint win3 = (P > 0 and M > 0 and OW >= 2 and W == 2 * OW
-                     and (H == 2 * OH or H == 2 * OH - 1)
-                     and HW < (<intp_t> 1 << 30)
+        bint win3 = (P > 0 and _win3_shape(H, W, OH, OW)
                      and (gather == 1 or (gather == GATHER_AUTO
                                           and HW * sizeof(floating) > GATHER_MIN_PLANE_BYTES)))
         bint done
@@ -351,32 +374,17 @@ def max_pool2d_backward(
                     if check_while and not indices_fit(ip, M, HW):
                         n_bad += 1
                         continue
-                    if tile_nt or (win_nt and work != NULL):
+                    if tile_nt or win_nt:
                         # tiles or windows streamed straight into the output; a plane that
                         # is neither is scattered in scratch and streamed out as below (not
                         # tried again)
-                        if tile_nt:
-                            if floating is float:
-                                done = pk_tile2_plane_f(gp, ip, OH, OW, H, W,
-                                                        &grad_input[p, 0, 0], 1)
-                            else:
-                                done = pk_tile2_plane_d(gp, ip, OH, OW, H, W,
-                                                        &grad_input[p, 0, 0], 1)
-                        elif floating is float:
-                            done = pk_win3_plane_f(gp, ip, OH, OW, H, W, &grad_input[p, 0, 0],
-                                                   work, 1)
-                        if done:
+                        if _one_pass_plane(tile2, win3, gp, ip, OH, OW, H, W,
+                                           &grad_input[p, 0, 0], work, 1):
                             continue
                     dst = buf if buf != NULL else &grad_input[p, 0, 0]
-                    done = False
-                    if tile2 and not tile_nt:
-                        if floating is float:
-                            done = pk_tile2_plane_f(gp, ip, OH, OW, H, W, dst, 0)
-                        else:
-                            done = pk_tile2_plane_d(gp, ip, OH, OW, H, W, dst, 0)
-                    elif win3 and not win_nt and work != NULL:
-                        if floating is float:
-                            done = pk_win3_plane_f(gp, ip, OH, OW, H, W, dst, work, 0)
+                    done = (not (tile_nt or win_nt)
+                            and _one_pass_plane(tile2, win3, gp, ip, OH, OW, H, W, dst, work,
+                                                0))
                     if not done:
                         memset(dst, 0, HW * sizeof(floating))
                         for i in range(M):
@@ -408,8 +416,7 @@ def win3_gather_plane(
         bint fits, nt
         int done
         void *work
-    if (indices.shape[0] != OH or indices.shape[1] != OW or OH < 1 or OW < 2
-            or W != 2 * OW or not (H == 2 * OH or H == 2 * OH - 1) or H * W >= (1 << 30)):
+    if indices.shape[0] != OH or indices.shape[1] != OW or not _win3_shape(H, W, OH, OW):
         raise ValueError("win3_gather_plane needs (OH, OW) indices and an (H, W) plane with "
                          "W == 2 OW >= 4 and H == 2 OH - 1 or 2 OH")
     if not indices_fit(&indices[0, 0], OH * OW, H * W):

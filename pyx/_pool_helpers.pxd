@@ -1439,16 +1439,25 @@ cdef extern from *:
        go through L2 (float32, (32, 64, 112, 112), 2 threads: 7.8 -> 6.7 ms); float64's
        four lanes a block made it slower than the scatter even there (11.8 -> 14.4 ms),
        and on 28x28 and 56x56 planes the float32 gather lost too (3.5 -> 4.8 ms). */
+    /* Whether k (of a row whose taps are valid for kmin <= k < kend) is outside its
+       window: the row test, or k mod W > 2 (k - dh W, dh the count of W and 2 W it
+       reaches). The scalar loops' form; the vector blocks make the same test in lanes. */
+    #define PK_WIN3_OUTSIDE(k, w, kmin, kend)                                               \
+        (((k) < (kmin)) | ((k) >= (kend))                                                   \
+         | ((k) - ((k) >= (w) ? (w) : 0) - ((k) >= 2 * (w) ? (w) : 0) > 2))
+    /* Whether window 0's k0 points at its left tap column, which is padding */
+    #define PK_WIN3_PAD0(k0, w) ((k0) == 0 || (k0) == (w) || (k0) == 2 * (w))
+    /* The kernel's probe: whether the first window row of a plane (n windows, indices ix)
+       lies inside its windows, as pk_win3_rows checks it: its top tap row is padding
+       (kmin = W), its bottom one is row 1 when H > 1. */
     static inline int pk_win3_row_fits(const int64_t *ix, Py_ssize_t n, int64_t W,
                                        Py_ssize_t H) {
-        /* window row 0: its top tap row is padding; its bottom one is row 1 (if H > 1) */
         const int64_t kend = H > 1 ? 3 * W : 2 * W;
         for (Py_ssize_t c = 0; c < n; ++c) {
             const int64_t k = ix[c] - (-W - 1 + 2 * c);
-            const int64_t dw = k - (k >= W ? W : 0) - (k >= 2 * W ? W : 0);
-            if (k < W || k >= kend || dw > 2 || (c == 0 && dw == 0)) return 0;
+            if (PK_WIN3_OUTSIDE(k, W, W, kend)) return 0;
         }
-        return 1;
+        return n == 0 || !PK_WIN3_PAD0(ix[0] + W + 1, W);
     }
     /* The window-row ring of pk_win3: slot s of four arrays of n (k and kn as DT, int32
        for float, the vector lanes' width; v and vn as T). */
@@ -1465,24 +1474,23 @@ cdef extern from *:
     static inline size_t pk_win3_work_bytes_##SUFFIX(Py_ssize_t OW) {                       \\
         return (size_t)4 * pk_win3_slot_##SUFFIX(OW) * (sizeof(DT) + sizeof(T));            \\
     }                                                                                       \\
-    /* Windows [lo, hi) of window row r, one at a time (see above): rows ro (2r - 1, NULL \\
+    /* The windows of window row r, one at a time (see above): rows ro (2r - 1, NULL      \\
        for r == 0, the previous row's values from pk..pvn) and re (2r); whether one is    \\
        outside its window: k < kmin (W for r == 0, whose top taps are padding), k >= kend \\
        (2 W where the bottom taps are past the plane) or k mod W > 2. */                   \\
     static inline int pk_win3_k_##SUFFIX(const int64_t *PK_R ix, const T *PK_R g,          \\
-                                         Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t OW,       \\
-                                         int64_t base, DT w, DT kmin, DT kend,              \\
+                                         Py_ssize_t OW, int64_t base, DT w, DT kmin,        \\
+                                         DT kend,                                           \\
                                          const DT *PK_R pk, const DT *PK_R pkn,             \\
                                          const T *PK_R pv, const T *PK_R pvn,               \\
                                          DT *PK_R qk, DT *PK_R qkn, T *PK_R qv,             \\
                                          T *PK_R qvn, T *PK_R ro, T *PK_R re) {             \\
         int bad = 0;                                                                        \\
-        for (Py_ssize_t c = lo; c < hi; ++c) {                                              \\
+        for (Py_ssize_t c = 0; c < OW; ++c) {                                               \\
             const DT k = (DT)(ix[c] - base - 2 * c);                                        \\
             const DT kn = c + 1 < OW ? (DT)(ix[c + 1] - base - 2 * c - 2) : (DT)-1;         \\
             const T v = (T)0 + g[c], vn = c + 1 < OW ? (T)0 + g[c + 1] : (T)0;              \\
-            const DT dw = k - (k >= w ? w : 0) - (k >= 2 * w ? w : 0);                      \\
-            bad |= (k < kmin) | (k >= kend) | (dw > 2);                                     \\
+            bad |= PK_WIN3_OUTSIDE(k, w, kmin, kend);                                       \\
             if (ro) {                                                                       \\
                 ro[2 * c] = (pk[c] == 2 * w + 1 ? pv[c] : (T)0) + (k == 1 ? v : (T)0);      \\
                 ro[2 * c + 1] = (((pk[c] == 2 * w + 2 ? pv[c] : (T)0)                       \\
@@ -1498,9 +1506,8 @@ cdef extern from *:
     /* The last row (H == 2 OH): the bottom taps of the last window row, from its values. */\\
     static inline void pk_win3_last_k_##SUFFIX(const DT *PK_R pk, const DT *PK_R pkn,      \\
                                                const T *PK_R pv, const T *PK_R pvn,         \\
-                                               Py_ssize_t lo, Py_ssize_t hi, DT w,          \\
-                                               T *PK_R row) {                               \\
-        for (Py_ssize_t c = lo; c < hi; ++c) {                                              \\
+                                               Py_ssize_t OW, DT w, T *PK_R row) {          \\
+        for (Py_ssize_t c = 0; c < OW; ++c) {                                               \\
             row[2 * c] = pk[c] == 2 * w + 1 ? pv[c] : (T)0;                                 \\
             row[2 * c + 1] = (pk[c] == 2 * w + 2 ? pv[c] : (T)0)                            \\
                              + (pkn[c] == 2 * w ? pvn[c] : (T)0);                           \\
@@ -1648,12 +1655,10 @@ cdef extern from *:
                                                  kend, pk, pkn, pv, pvn, qk, qkn, qv, qvn,  \\
                                                  ro, re, nt);                               \\
             } else {                                                                        \\
-                bad |= pk_win3_k_##SUFFIX(ix, gr, 0, OW, OW, base, w, kmin, kend, pk, pkn,  \\
+                bad |= pk_win3_k_##SUFFIX(ix, gr, OW, base, w, kmin, kend, pk, pkn,         \\
                                           pv, pvn, qk, qkn, qv, qvn, ro, re);               \\
             }                                                                               \\
-            /* window 0's left tap column is padding */                                     \\
-            const int64_t k0 = ix[0] - base;                                                \\
-            bad |= k0 == 0 || k0 == W || k0 == 2 * (int64_t)W;                              \\
+            bad |= PK_WIN3_PAD0(ix[0] - base, (int64_t)W);                                  \\
             /* the lanes are folded once a plane, and after its first window row: a plane   \\
                of other windows is given up there */                                        \\
             if (r == 0 && (bad || PK_TILE2_ANY(vbad, NL))) return 0;                        \\
@@ -1668,7 +1673,7 @@ cdef extern from *:
                 if (c < OW)                                                                 \\
                     pk_win3_lastblk_##SUFFIX(pk, pkn, pv, pvn, OW - NL, j, w, row, nt);     \\
             } else {                                                                        \\
-                pk_win3_last_k_##SUFFIX(pk, pkn, pv, pvn, 0, OW, w, row);                   \\
+                pk_win3_last_k_##SUFFIX(pk, pkn, pv, pvn, OW, w, row);                      \\
             }                                                                               \\
         }                                                                                   \\
         return !(bad || PK_TILE2_ANY(vbad, NL));                                            \\
