@@ -227,11 +227,12 @@ cdef extern from *:
     /* 2x2 windows, stride 2, no padding, every window inside the plane: one fused pass over
        the row pair r0, r1 that sums, thresholds and selects (the same running sums, in the
        same order, as the tap-by-tap path). b0 = flat index of r0[0], w = W (< 2**30).
-       CHECK = 1 (float) also checks the values it reads and returns 1 when all were finite
-       and >= 0; double returns 1 and its caller checks the plane first: the flag's
-       reduction is what keeps gcc from vectorising the double loop on SSE2, and so is an
-       int32 window offset chosen by double comparisons -- double keeps it as a double
-       (exact: w < 2**30). */
+       Returns 1 when the values it read were all finite and >= 0, else 0: the vector
+       blocks always check; the scalar loop only with CHECK = 1 (float), double's returns 1
+       and its caller checks the plane first (rows too short for a block, or builds without
+       vectors): the flag's reduction is what keeps gcc from vectorising the double loop on
+       SSE2, and so is an int32 window offset chosen by double comparisons -- double keeps
+       it as a double (exact: w < 2**30). */
     #define PK_DEFINE_PICK_2X2(T, SUFFIX, TMAX, KT, CHECK, VS, VT, VM, STIDX)               \\
     PK_BODY int pk_pick_2x2_k_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,         \\
                                             Py_ssize_t lo, Py_ssize_t hi, const T *PKS_R u, \\
@@ -264,20 +265,13 @@ cdef extern from *:
         }                                                                                   \\
         return bad == 0;                                                                    \\
     }                                                                                       \\
-    PK_PICK_2X2_VEC(T, SUFFIX, TMAX, CHECK, VS, VT, VM, STIDX)                              \\
+    PK_PICK_2X2_VEC(T, SUFFIX, TMAX, VS, VT, VM, STIDX)                                     \\
     PKS_LOOP int pk_pick_2x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t n,   \\
                                       const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx,   \\
                                       int64_t b0, int32_t w) {                              \\
         const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                  \\
-        if (PK_VEC8 && n >= NL) {                                                           \\
-            /* blocks of NL windows, the last one overlapping the one before */             \\
-            int bad = 0;                                                                    \\
-            Py_ssize_t o = 0;                                                               \\
-            for (; o + NL <= n; o += NL)                                                    \\
-                bad |= pk_pick_2x2_v_##SUFFIX(r0, r1, o, u, val, idx, b0, w);               \\
-            if (o < n) bad |= pk_pick_2x2_v_##SUFFIX(r0, r1, n - NL, u, val, idx, b0, w);   \\
-            return !bad;                                                                    \\
-        }                                                                                   \\
+        if (PK_VEC8 && n >= NL)                                                             \\
+            return pk_pick_2x2_vrow_##SUFFIX(r0, r1, n, u, val, idx, b0, w);                \\
         int ok = 1;                                                                         \\
         PK_IN_BLOCKS(0, n, ok &= pk_pick_2x2_k_##SUFFIX(r0, r1, B_LO, B_HI, u, val, idx,    \\
                                                         b0, w));                            \\
@@ -447,26 +441,24 @@ cdef extern from *:
     PK_DEFINE_SUMSQ_TAP(double, d)
     #if PK_VEC8
     /* Windows o .. o + L-1 of pk_pick_2x2_k as one vector block, the columns split in
-       registers (pk_even8, pk_odd8): the same running sums, threshold, selects and (CHECK)
-       validity test, lane by lane. Returns 1 when CHECK finds an invalid value. */
-    #define PK_PICK_2X2_VEC(T, SUFFIX, TMAX, CHECK, VS, VT, VM, STIDX)                      \\
-    PK_BODY int pk_pick_2x2_v_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t o,  \\
-                                       const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx,  \\
-                                       int64_t b0, int32_t w) {                             \\
+       registers (pk_even8, pk_odd8): the same running sums, threshold, selects and
+       validity test (pk_pick_2x2_k's CHECK), lane by lane, for either dtype; the test's
+       lanes are and-ed into *ok (reduced once per row by pk_pick_2x2_vrow: per block, gcc
+       extracts the lanes one by one). */
+    #define PK_PICK_2X2_VEC(T, SUFFIX, TMAX, VS, VT, VM, STIDX)                             \\
+    PK_BODY void pk_pick_2x2_v_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1, Py_ssize_t o, \\
+                                        const T *PKS_R u, T *PKS_R val, int64_t *PKS_R idx, \\
+                                        int64_t b0, int32_t w, VM *PKS_R ok) {              \\
         enum { L = pk_vl_##VS };                                                            \\
         const VT p0 = pk_ld8_##VS(r0 + 2 * o), p1 = pk_ld8_##VS(r0 + 2 * o + L);            \\
         const VT q0 = pk_ld8_##VS(r1 + 2 * o), q1 = pk_ld8_##VS(r1 + 2 * o + L);            \\
         const VT a = pk_even8_##VS(p0, p1), b = pk_odd8_##VS(p0, p1);                       \\
         const VT c = pk_even8_##VS(q0, q1), d = pk_odd8_##VS(q0, q1);                       \\
         const VT s1 = a, s2 = s1 + b, s3 = s2 + c, S = s3 + d, zero = {0};                  \\
-        int bad = 0;                                                                        \\
-        if (CHECK) {                                                                        \\
-            const VT m1 = pk_vsel_##VS(a < b, a, b), m2 = pk_vsel_##VS(c < d, c, d);        \\
-            const VT x1 = pk_vsel_##VS(a > b, a, b), x2 = pk_vsel_##VS(c > d, c, d);        \\
-            const VT mn = pk_vsel_##VS(m1 < m2, m1, m2), mx = pk_vsel_##VS(x1 > x2, x1, x2);\\
-            const VM good = (mn >= zero) & (mx <= (VT){0} + TMAX) & (S == S);               \\
-            for (int l = 0; l < L; ++l) bad |= good[l] == 0;                                \\
-        }                                                                                   \\
+        const VT m1 = pk_vsel_##VS(a < b, a, b), m2 = pk_vsel_##VS(c < d, c, d);            \\
+        const VT x1 = pk_vsel_##VS(a > b, a, b), x2 = pk_vsel_##VS(c > d, c, d);            \\
+        const VT mn = pk_vsel_##VS(m1 < m2, m1, m2), mx = pk_vsel_##VS(x1 > x2, x1, x2);    \\
+        *ok &= (mn >= zero) & (mx <= (VT){0} + TMAX) & (S == S);                            \\
         const VT uv = pk_ld8_##VS(u + o);                                                   \\
         const VT t = pk_vsel_##VS(uv > zero, uv * S, zero);                                 \\
         VT v = pk_vsel_##VS(a > zero, a, zero);                                             \\
@@ -481,17 +473,31 @@ cdef extern from *:
         VM lane2;                                                                           \\
         for (int i = 0; i < L; ++i) lane2[i] = 2 * i;                                       \\
         STIDX(idx + o, k + lane2, b0 + 2 * o);                                              \\
-        return bad;                                                                         \\
+    }                                                                                       \\
+    /* A row of n >= L windows in blocks of L, the last one overlapping the one before;     \\
+       1 when every value read was valid. */                                               \\
+    PK_BODY int pk_pick_2x2_vrow_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
+                                          Py_ssize_t n, const T *PKS_R u, T *PKS_R val,     \\
+                                          int64_t *PKS_R idx, int64_t b0, int32_t w) {      \\
+        enum { L = pk_vl_##VS };                                                            \\
+        VM ok = (VM){0} - 1;                                                                \\
+        Py_ssize_t o = 0;                                                                   \\
+        for (; o + L <= n; o += L)                                                          \\
+            pk_pick_2x2_v_##SUFFIX(r0, r1, o, u, val, idx, b0, w, &ok);                     \\
+        if (o < n) pk_pick_2x2_v_##SUFFIX(r0, r1, n - L, u, val, idx, b0, w, &ok);          \\
+        int all = 1;                                                                        \\
+        for (int l = 0; l < L; ++l) all &= ok[l] != 0;                                      \\
+        return all;                                                                         \\
     }
     PK_DEFINE_PICK_2X2(float, f, FLT_MAX, int32_t, 1, f, pk_f8, pk_i8, pk_store_idx8)
     PK_DEFINE_PICK_2X2(double, d, DBL_MAX, double, 0, d4, pk_d4, pk_l4, pk_store_idx4)
     #else
-    #define PK_PICK_2X2_VEC(T, SUFFIX, TMAX, CHECK, VS, VT, VM, STIDX)                      \\
-    static inline int pk_pick_2x2_v_##SUFFIX(const T *r0, const T *r1, Py_ssize_t o,       \\
-                                             const T *u, T *val, int64_t *idx, int64_t b0,  \\
-                                             int32_t w) {                                   \\
-        (void)r0; (void)r1; (void)o; (void)u; (void)val; (void)idx; (void)b0; (void)w;      \\
-        return 0;  /* not called: PK_VEC8 is 0 */                                           \\
+    #define PK_PICK_2X2_VEC(T, SUFFIX, TMAX, VS, VT, VM, STIDX)                             \\
+    static inline int pk_pick_2x2_vrow_##SUFFIX(const T *r0, const T *r1, Py_ssize_t n,    \\
+                                                const T *u, T *val, int64_t *idx,           \\
+                                                int64_t b0, int32_t w) {                    \\
+        (void)r0; (void)r1; (void)n; (void)u; (void)val; (void)idx; (void)b0; (void)w;      \\
+        return 1;  /* not called: PK_VEC8 is 0 */                                           \\
     }
     PK_DEFINE_PICK_2X2(float, f, FLT_MAX, int32_t, 1, f, void, void, void)
     PK_DEFINE_PICK_2X2(double, d, DBL_MAX, double, 0, d4, void, void, void)

@@ -227,8 +227,9 @@ cdef inline bint _sample_plane(
     cdef bint ok = True
     cdef const floating *u
     # 2x2 stride-2 windows without padding, all inside the plane: one fused pass per row
-    # pair, which for float also checks the values it reads; the rows and columns no window
-    # covers (odd H or W) are checked apart. Double planes are checked first, in one pass.
+    # pair, which also checks the values it reads (float always, double in its vector
+    # blocks); the rows and columns no window covers (odd H or W) are checked apart. Double
+    # planes too narrow for a vector block are checked first, in one pass.
     cdef bint fused_2x2 = (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0
                            and pw == 0 and 2 * OH <= H and 2 * OW <= W and W < (1 << 30))
     # 3x3 windows, column stride 1 or 2: a fused loop for the windows inside the plane.
@@ -248,7 +249,7 @@ cdef inline bint _sample_plane(
     cdef intp_t nl = vec_lanes(xp)
     cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
                         and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
-    if fused_2x2 and floating is float:
+    if fused_2x2 and (floating is float or (PK_VEC8 and OW >= nl)):
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
         if 2 * OW < W:

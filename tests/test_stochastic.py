@@ -598,9 +598,9 @@ def test_bad_values_whose_window_sum_looks_harmless(dtype, pair, what):
 @DTYPES
 def test_bad_values_in_every_column_of_wide_2x2_rows_are_rejected(dtype):
     # Rows of 8 windows or more go through the vector blocks (8 float32 or 4 float64 windows,
-    # the last block overlapping the one before), which check float32 values as they read
-    # them: a bad value at any tap of any window, in the top or bottom row of the pair, and
-    # two that cancel in one window's sum.
+    # the last block overlapping the one before), which check the values as they read them
+    # (both dtypes): a bad value at any tap of any window, in the top or bottom row of the
+    # pair, and two that cancel in one window's sum.
     for W in (16, 22, 34):
         for col in range(W):
             for row in (2, 3):
