@@ -4,7 +4,8 @@
 """Global average and global max pooling kernels, forward and backward.
 
 Layout handed in by the facade: ``(P, HW)`` C-contiguous flattened planes, ``P = N * C``,
-``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too.
+``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too (read only
+when ``P < PLANES_PER_THREAD * n_threads``; otherwise they may be empty).
 
 Each plane is cut into *chunks* of at most ``CHUNK`` consecutive elements, always at the same
 places (``k * CHUNK``), whatever the thread count; a plane's result is its chunks' partial
@@ -30,6 +31,7 @@ CHUNK = _CHUNK
 # With at least this many planes per thread, threads take whole planes (one parallel region,
 # no scratch); with fewer, they take chunks. Both give bitwise the same results.
 cdef intp_t _PLANES_PER_THREAD = 4
+PLANES_PER_THREAD = _PLANES_PER_THREAD
 
 
 def n_chunks(intp_t hw):

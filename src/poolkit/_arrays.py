@@ -24,7 +24,8 @@ FLOAT_TYPES = (np.float32, np.float64)
 
 def native(dtype) -> np.dtype:
     """``dtype`` in native byte order (the dtype of every result)."""
-    return np.dtype(dtype).newbyteorder("=")
+    dtype = np.dtype(dtype)
+    return dtype if dtype.isnative else dtype.newbyteorder("=")  # (newbyteorder: 0.25 us)
 
 
 def _check_float_dtype(a: np.ndarray, name: str) -> None:

@@ -17,6 +17,10 @@ _F = TypeVar("_F", np.float32, np.float64)
 CHUNK: int
 """Most elements of one plane a chunk holds; chunks start at multiples of it."""
 
+PLANES_PER_THREAD: int
+"""With at least this many planes per thread the forward kernels take whole planes and never
+read their scratch arrays (which may then be empty)."""
+
 def n_chunks(hw: int) -> int:
     """Number of chunks a plane of ``hw`` elements is cut into (the scratch size per plane)."""
 
