@@ -609,15 +609,8 @@ cdef extern from *:
        masks VM), IT is the int32 vector of L lanes they are kept in, STIDX stores them
        as int64 indices. */
     #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
-    PK_BODY KT pk_kld_##SUFFIX(const int32_t *PK_R p) {                                     \\
-        IT v;                                                                               \\
-        __builtin_memcpy(&v, p, sizeof v);                                                  \\
-        return __builtin_convertvector(v, KT);                                              \\
-    }                                                                                       \\
-    PK_BODY void pk_kst_##SUFFIX(int32_t *PK_R p, KT k) {                                   \\
-        const IT v = __builtin_convertvector(k, IT);                                        \\
-        __builtin_memcpy(p, &v, sizeof v);                                                  \\
-    }                                                                                       \\
+    PK_BODY KT pk_kld_##SUFFIX(const int32_t *PK_R p) { return pk_cols_ld_##VS(p); }       \\
+    PK_BODY void pk_kst_##SUFFIX(int32_t *PK_R p, KT k) { pk_cols_st_##VS(p, k); }         \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
        *m = their first maximum, *k = its column, a column below 0 (the left padding,        \\
        which never wins over its duplicate) clamped to 0. */                                \\
@@ -634,7 +627,7 @@ cdef extern from *:
         for (int i = 0; i < pk_vl_##VS; ++i) lane2[i] = 2 * i;                              \\
         kk = kk + c + lane2;                                                                \\
         *m = mv;                                                                            \\
-        *k = kk & ~(kk >> 31);                                                              \\
+        *k = pk_cols_clamp_##VS(kk);                                                        \\
     }                                                                                       \\
     /* The row maxima of windows o .. o + 7 of row r (window i: columns 2i - pw .. 2i - pw  \\
        + 2), in registers. left: windows 0..7 with one column of left padding, read from    \\
@@ -734,6 +727,40 @@ cdef extern from *:
        gives for that (the argument registers differ with and without AVX) does not apply.
        gcc reports it at the end of the file, so it stays off for the rest of it. */
     #pragma GCC diagnostic ignored "-Wpsabi"
+    /* The 3x3 max blocks' winning columns, between the int32 arrays they are kept in and
+       the blocks' lanes: 8 int32 lanes for floats, as they are; int64 lanes for the
+       4-double blocks, zero-extended (the columns are never negative) and truncated by one
+       shuffle each way, where gcc 12 lowers __builtin_convertvector between 4 int32 and 4
+       int64 to five or six instructions (vpmovzxdq from memory, and vpermd). */
+    PK_BODY pk_i8 pk_cols_ld_f(const int32_t *PK_R p) {
+        pk_i8 v;
+        __builtin_memcpy(&v, p, sizeof v);
+        return v;
+    }
+    PK_BODY void pk_cols_st_f(int32_t *PK_R p, pk_i8 k) { __builtin_memcpy(p, &k, sizeof k); }
+    /* max(k, 0) lane by lane, for columns >= -1: a shift for int32 lanes, a compare for
+       int64 lanes (AVX2 has no 64-bit arithmetic shift: gcc makes one of four instructions) */
+    PK_BODY pk_i8 pk_cols_clamp_f(pk_i8 k) { return k & ~(k >> 31); }
+    PK_BODY pk_l4 pk_cols_clamp_d4(pk_l4 k) { return k & ~(k < 0); }
+    #if defined(__has_builtin)
+    #if __has_builtin(__builtin_shufflevector)
+    #define PK_HAS_SHUFFLEVECTOR 1
+    #endif
+    #endif
+    PK_BODY pk_l4 pk_cols_ld_d4(const int32_t *PK_R p) {
+        pk_i4 v;
+        __builtin_memcpy(&v, p, sizeof v);
+    #ifdef PK_HAS_SHUFFLEVECTOR
+        const pk_i4 z = {0};
+        return (pk_l4)__builtin_shufflevector(v, z, 0, 4, 1, 4, 2, 4, 3, 4);
+    #else
+        return __builtin_convertvector(v, pk_l4);
+    #endif
+    }
+    PK_BODY void pk_cols_st_d4(int32_t *PK_R p, pk_l4 k) {
+        const pk_i8 w = __builtin_shuffle((pk_i8)k, (pk_i8){0, 2, 4, 6, 0, 2, 4, 6});
+        __builtin_memcpy(p, &w, 16);
+    }
     PK_VEC_PRIMS(float, f, pk_f8, pk_i8)
     PK_VEC_PRIMS(double, d4, pk_d4, pk_l4)
     PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_i8, pk_store_idx8)
