@@ -154,8 +154,11 @@ cdef extern from *:
     /* Max pooling, one kernel tap over one output row: for o in [lo, hi),
        v = row[o*s + off]; when v wins, m[o] = v and k[o] = rel, the tap's offset from the
        window's start position (the caller turns k into flat indices once per row). The common
-       strides get their own loops, with the stride a constant the compiler can vectorise. */
-    #define PK_DEFINE_MAX_TAP(T, SUFFIX)                                                    \\
+       strides get their own loops, with the stride a constant the compiler can vectorise.
+       The fused 2x2 and 3x3 loops keep the winner's offset as a KT: int32 for float,
+       int64 for double, as wide as the compare masks (with an int32 offset, gcc packed
+       every float64 mask into 32-bit lanes, five instructions a mask). */
+    #define PK_DEFINE_MAX_TAP(T, SUFFIX, KT)                                                \\
     static inline void pk_max_tap_s_##SUFFIX(const T *PK_R row, Py_ssize_t s, Py_ssize_t off,     \\
                                             Py_ssize_t lo, Py_ssize_t hi, T *PK_R m, int32_t *PK_R k,  \\
                                             int32_t rel) {                                  \\
@@ -182,7 +185,7 @@ cdef extern from *:
         for (Py_ssize_t o = lo; o < hi; ++o) {                                              \\
             const T a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], d = r1[2 * o + 1];     \\
             T mv = a;                                                                       \\
-            int32_t k = 0;                                                                  \\
+            KT k = 0;                                                                       \\
             int t;                                                                          \\
             t = PK_TAKES(b, mv); mv = t ? b : mv; k = t ? 1 : k;                            \\
             t = PK_TAKES(c, mv); mv = t ? c : mv; k = t ? w : k;                            \\
@@ -214,7 +217,7 @@ cdef extern from *:
                                        int32_t w) {                                         \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
             T mv = t0[o];                                                                   \\
-            int32_t k = 0;                                                                  \\
+            KT k = 0;                                                                       \\
             T v; int t;                                                                     \\
             v = t1[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 1 : k;                 \\
             v = t2[o]; t = PK_TAKES(v, mv); mv = t ? v : mv; k = t ? 2 : k;                 \\
@@ -294,8 +297,8 @@ cdef extern from *:
                                       Py_ssize_t n_out, T *PK_R m) {                        \\
         PK_IN_BLOCKS(0, n_out, pk_max_2x2_vk_##SUFFIX(r0, r1, B_LO, B_HI, m));              \\
     }
-    PK_DEFINE_MAX_TAP(float, f)
-    PK_DEFINE_MAX_TAP(double, d)
+    PK_DEFINE_MAX_TAP(float, f, int32_t)
+    PK_DEFINE_MAX_TAP(double, d, int64_t)
 
     /* Separable 3x3 max for stride 2 along the width. The winner of a window -- the first
        position, in row-major order, of its largest value (a NaN above every number) -- is
