@@ -316,8 +316,10 @@ cdef extern from *:
        the scalar loops. Blocks of 8 cover a row with the last one overlapping the one
        before (the outputs are pure functions of the inputs, so writing one twice is
        harmless). POOLKIT_NO_VEC8 (CFLAGS=-DPOOLKIT_NO_VEC8) builds the scalar loops alone,
-       as other compilers get them. */
-    #if defined(__GNUC__) && !defined(__clang__) && !defined(POOLKIT_NO_VEC8)
+       as other compilers get them. Little-endian targets only: the blocks reinterpret
+       int32 lanes as int64 ones (index widening, the float64 columns). */
+    #if defined(__GNUC__) && !defined(__clang__) && !defined(POOLKIT_NO_VEC8) \
+        && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     #define PK_VEC8 1
     typedef float pk_f8 __attribute__((vector_size(32)));
     typedef int32_t pk_i8 __attribute__((vector_size(32)));
@@ -351,7 +353,7 @@ cdef extern from *:
     #else
     #define PK_VEC8 0
     #endif
-    #define PK_DEFINE_SEP_MAX3(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                       \\
+    #define PK_DEFINE_SEP_MAX3(T, SUFFIX, VS, VT, VM, KT, STIDX)                           \\
     PK_BODY void pk_hmax3_k_##SUFFIX(const T *PK_R a, Py_ssize_t n, T *PK_R hm,            \\
                                      int32_t *PK_R hc, int32_t c) {                         \\
         for (Py_ssize_t o = 0; o < n; ++o) {                                                \\
@@ -381,7 +383,7 @@ cdef extern from *:
             if (idx) idx[o] = b0 + k;                                                       \\
         }                                                                                   \\
     }                                                                                       \\
-    PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                                   \\
+    PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, STIDX)                                       \\
     /* Window o of a row at the edge: columns 2o - pw .. 2o - pw + 2 clipped to [0, W). */ \\
     static inline void pk_hmax3_edge_##SUFFIX(const T *PK_R r, Py_ssize_t W, Py_ssize_t o,  \\
                                               Py_ssize_t pw, T *PK_R hm,                    \\
@@ -609,9 +611,9 @@ cdef extern from *:
     }
     /* The 3x3 max blocks of L windows on the primitives of vector suffix VS: KT holds the
        winners' columns (int32 lanes for floats, int64 for doubles, as wide as the compare
-       masks VM), IT is the int32 vector of L lanes they are kept in, STIDX stores them
-       as int64 indices. */
-    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
+       masks VM; kept in int32 arrays, see pk_cols_ld_*), STIDX stores them as int64
+       indices. */
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, STIDX)                              \\
     PK_BODY KT pk_kld_##SUFFIX(const int32_t *PK_R p) { return pk_cols_ld_##VS(p); }       \\
     PK_BODY void pk_kst_##SUFFIX(int32_t *PK_R p, KT k) { pk_cols_st_##VS(p, k); }         \\
     /* The three taps t0, t1, t2 of 8 windows (window i's column of t0 being c + 2i):       \\
@@ -704,7 +706,7 @@ cdef extern from *:
                            o, m, idx, b0, w1, w2);                                          \\
     }
     #else
-    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, IT, STIDX)                          \\
+    #define PK_SEP_MAX3_VEC(T, SUFFIX, VS, VT, VM, KT, STIDX)                              \\
     static inline void pk_hmax3_st8_##SUFFIX(const T *r, Py_ssize_t o, Py_ssize_t pw,      \\
                                              int left, T *hm, int32_t *hc) {                \\
         (void)r; (void)o; (void)pw; (void)left; (void)hm; (void)hc;  /* not called */       \\
@@ -766,12 +768,12 @@ cdef extern from *:
     }
     PK_VEC_PRIMS(float, f, pk_f8, pk_i8)
     PK_VEC_PRIMS(double, d4, pk_d4, pk_l4)
-    PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_i8, pk_store_idx8)
-    PK_DEFINE_SEP_MAX3(double, d, d4, pk_d4, pk_l4, pk_l4, pk_i4, pk_store_idx4)
+    PK_DEFINE_SEP_MAX3(float, f, f, pk_f8, pk_i8, pk_i8, pk_store_idx8)
+    PK_DEFINE_SEP_MAX3(double, d, d4, pk_d4, pk_l4, pk_l4, pk_store_idx4)
     #else
     enum { pk_vl_f = 8, pk_vl_d4 = 4 };  /* unused: PK_VEC8 is 0 */
-    PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void, void)
-    PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void, void)
+    PK_DEFINE_SEP_MAX3(float, f, f, void, void, void, void)
+    PK_DEFINE_SEP_MAX3(double, d, d4, void, void, void, void)
     #endif
     /* the lanes of a vector block by scalar suffix: 8 floats, 4 doubles */
     #define PK_VL_f pk_vl_f

@@ -14,6 +14,9 @@ from . import _openmp
 # threads than with one on a loaded 2-core machine). 2**17 elements take ~30 us on one core.
 SMALL_WORK = 1 << 17
 
+# Whether the kernels were compiled with OpenMP: fixed when the extensions were built.
+_OPENMP = bool(_openmp.openmp_enabled())
+
 
 _cpu_count: int | None = None
 
@@ -50,7 +53,7 @@ def _query_cpu_count() -> int:
 
 def max_threads() -> int:
     """OpenMP's default team size (OMP_NUM_THREADS, threadpoolctl), capped at the usable CPUs."""
-    if not _openmp.openmp_enabled():
+    if not _OPENMP:
         return 1
     return max(1, min(_openmp.max_threads(), cpu_count()))
 
@@ -85,7 +88,7 @@ def resolve(n_threads, work: int = SMALL_WORK) -> int:
                     f"n_threads={n_threads} asks for {n} threads on a machine with "
                     f"{cpu_count()} usable CPUs"
                 )
-        if not _openmp.openmp_enabled():
+        if not _OPENMP:
             n = 1
     if work < SMALL_WORK:
         return 1
@@ -93,8 +96,6 @@ def resolve(n_threads, work: int = SMALL_WORK) -> int:
 
 
 _MIN_TEAM_CAP = 256
-# Whether the kernels were compiled with OpenMP: fixed when the extensions were built.
-_OPENMP = bool(_openmp.openmp_enabled())
 
 
 def max_team() -> int:
