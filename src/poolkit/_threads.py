@@ -55,7 +55,8 @@ def max_threads() -> int:
     """OpenMP's default team size (OMP_NUM_THREADS, threadpoolctl), capped at the usable CPUs."""
     if not _OPENMP:
         return 1
-    return max(1, min(_openmp.max_threads(), cpu_count()))
+    n, c = _openmp.max_threads(), cpu_count()
+    return max(1, n) if n <= c else c
 
 
 def resolve(n_threads, work: int = SMALL_WORK) -> int:
@@ -68,11 +69,7 @@ def resolve(n_threads, work: int = SMALL_WORK) -> int:
     if type(n_threads) is int and 0 < n_threads <= _MIN_TEAM_CAP and work >= SMALL_WORK:
         return n_threads if _OPENMP else 1  # the common explicit count, in a third of the time
     if n_threads is None:
-        if work < SMALL_WORK or not _OPENMP:
-            return 1
-        n = _openmp.max_threads()  # max_threads() inlined (below max_team())
-        c = cpu_count()
-        return max(1, n) if n <= c else c
+        return max_threads() if work >= SMALL_WORK else 1  # (never above max_team())
     else:
         if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)):
             raise TypeError(f"n_threads must be None or an int, got {n_threads!r}")
