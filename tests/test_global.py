@@ -200,9 +200,23 @@ def test_multi_chunk_planes_match_reference(dtype):
     np.testing.assert_array_equal(i, ri)
 
 
+# Inputs above _threads.SMALL_WORK, so that more than one thread runs: whole planes split
+# statically (the float32 one within the threads' L2 caches), whole planes handed out
+# dynamically, and chunks of few large planes.
+THREADED_SHAPES = [(2, 16, 64, 64), (4, 16, 96, 96), (1, 3, 300, 300)]
+
+
+def test_threaded_shapes_are_large_enough_to_be_split():
+    from poolkit import _threads
+
+    for shape in THREADED_SHAPES:
+        assert int(np.prod(shape[:2])) * shape[2] * shape[3] >= _threads.SMALL_WORK
+
+
 @DTYPES
 @pytest.mark.parametrize("shape", [(4, 8, 40, 40), (1, 1, 300, 300), (1, 3, 130, 70),
-                                   (2, 4, 70, 70)])  # 8 planes: whole planes or chunks
+                                   (2, 4, 70, 70)]  # 8 planes: whole planes or chunks
+                         + THREADED_SHAPES)
 def test_results_do_not_depend_on_thread_count(shape, dtype):
     x = make_input(shape, dtype, "normal", 7)
     x.reshape(-1)[::977] = np.nan
