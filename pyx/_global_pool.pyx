@@ -4,8 +4,9 @@
 """Global average and global max pooling kernels, forward and backward.
 
 Layout handed in by the facade: ``(P, HW)`` C-contiguous flattened planes, ``P = N * C``,
-``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too (read only
-when ``P < PLANES_PER_THREAD * n_threads``; otherwise they may be empty).
+``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too, read only
+when ``P < PLANES_PER_THREAD * n_threads`` (otherwise they may be None: a memoryview of an
+array costs about half a microsecond a call to acquire).
 
 Each plane is cut into *chunks* of at most ``CHUNK`` consecutive elements, always at the same
 places (``k * CHUNK``), whatever the thread count; a plane's result is its chunks' partial
@@ -60,6 +61,15 @@ cdef inline double _plane_sum(const floating *xp, intp_t HW, intp_t nch) noexcep
     return s
 
 
+cdef inline int _check_scratch(intp_t P, intp_t nch, int n_threads,
+                               intp_t n_scratch) except -1:
+    """A kernel that will split planes into chunks needs scratch arrays of ``P * nch`` entries
+    (-1: one is None). The facade passes them; this guards a direct call."""
+    if P < _PLANES_PER_THREAD * n_threads and n_scratch < P * nch:
+        raise ValueError(f"scratch arrays of {P * nch} entries are needed, got {n_scratch}")
+    return 0
+
+
 def n_chunks(intp_t hw):
     """Number of chunks a plane of ``hw`` elements is cut into (the scratch size per plane)."""
     return (hw + _CHUNK - 1) // _CHUNK
@@ -68,7 +78,7 @@ def n_chunks(intp_t hw):
 def global_avg_pool2d_forward(
     const floating[:, ::1] x not None,   # IN  (P, HW)
     floating[::1] out not None,           # OUT (P,)
-    double[::1] partial not None,         # SCRATCH (P * n_chunks(HW),)
+    double[::1] partial,                  # SCRATCH (P * n_chunks(HW),) or None (see above)
     int n_threads,
 ):
     """``out[p] = sum(x[p]) / HW``, the sum taken in double (see _reduce_helpers.pxd)."""
@@ -77,6 +87,8 @@ def global_avg_pool2d_forward(
         intp_t nch = (HW + _CHUNK - 1) // _CHUNK
         intp_t t, p, k, lo, n
         double s
+
+    _check_scratch(P, nch, n_threads, partial.shape[0] if partial is not None else -1)
 
     with nogil:
         if P >= _PLANES_PER_THREAD * n_threads and _static_split(P, HW, sizeof(floating),
@@ -139,8 +151,8 @@ def global_max_pool2d_forward(
     const floating[:, ::1] x not None,   # IN  (P, HW)
     floating[::1] out not None,           # OUT (P,)
     index_t[::1] indices not None,        # OUT (P,)   flat h * W + w of the winner
-    floating[::1] part_v not None,        # SCRATCH (P * n_chunks(HW),)
-    index_t[::1] part_i not None,         # SCRATCH (P * n_chunks(HW),)
+    floating[::1] part_v,                 # SCRATCH (P * n_chunks(HW),) or None (see above)
+    index_t[::1] part_i,                  # SCRATCH (P * n_chunks(HW),) or None
     int n_threads,
 ):
     """Maximum of each plane and the position of its first occurrence (or of the first NaN)."""
@@ -150,6 +162,9 @@ def global_max_pool2d_forward(
         intp_t t, p, k, lo, n, j
         index_t at
         floating v, w
+
+    _check_scratch(P, nch, n_threads, min(part_v.shape[0] if part_v is not None else -1,
+                                          part_i.shape[0] if part_i is not None else -1))
 
     # Chunks are folded in order with the rule of the max kernels (a later chunk wins only
     # when strictly greater, or when it brings the first NaN): the result is the first

@@ -234,6 +234,32 @@ def test_results_do_not_depend_on_thread_count(shape, dtype):
             assert a.tobytes() == b.tobytes()
 
 
+@DTYPES
+def test_forward_kernels_need_scratch_only_for_chunked_planes(dtype):
+    """The facade passes no scratch arrays (None) when the kernels take whole planes; a kernel
+    that would split planes into chunks refuses to run without them instead of writing
+    through a missing array."""
+    from poolkit import _global_pool
+
+    few = make_input((2, 5000), dtype, "normal", 1)     # 2 planes, 2 chunks each
+    out, idx = np.empty(2, dtype), np.empty(2, np.int64)
+    with pytest.raises(ValueError, match="scratch"):
+        _global_pool.global_avg_pool2d_forward(few, out, None, 1)
+    with pytest.raises(ValueError, match="scratch"):
+        _global_pool.global_avg_pool2d_forward(few, out, np.empty(3), 1)
+    with pytest.raises(ValueError, match="scratch"):
+        _global_pool.global_max_pool2d_forward(few, out, idx, np.empty(4, dtype), None, 1)
+    _global_pool.global_avg_pool2d_forward(few, out, np.empty(4), 1)
+    np.testing.assert_array_equal(out, poolkit.global_avg_pool2d(few.reshape(1, 2, 50, 100))[0])
+
+    many = make_input((8, 5000), dtype, "normal", 2)    # whole planes: no scratch needed
+    out8, idx8 = np.empty(8, dtype), np.empty(8, np.int64)
+    _global_pool.global_avg_pool2d_forward(many, out8, None, 2)
+    np.testing.assert_array_equal(out8, poolkit.global_avg_pool2d(many.reshape(1, 8, 50, 100))[0])
+    _global_pool.global_max_pool2d_forward(many, out8, idx8, None, None, 2)
+    np.testing.assert_array_equal(idx8, many.argmax(axis=1))
+
+
 # ---------------------------------------------------------------------------- gradients
 
 

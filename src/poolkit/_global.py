@@ -49,15 +49,12 @@ def _global_input_shape(input_shape, grad_output: np.ndarray) -> tuple:
     return shape
 
 
-_NO_SCRATCH = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64, np.int64)}
-
-
-def _scratch(n_planes: int, hw: int, dtype, n_threads: int) -> np.ndarray:
-    """A forward kernel's scratch: one entry per chunk, or an empty array when the kernel
-    takes whole planes and never reads it (enough planes per thread; half a microsecond saved
-    on every call then)."""
+def _scratch(n_planes: int, hw: int, dtype, n_threads: int) -> np.ndarray | None:
+    """A forward kernel's scratch: one entry per chunk, or None when the kernel takes whole
+    planes and never reads it (enough planes per thread; a memoryview of an array, even an
+    empty one, costs the kernel call about half a microsecond)."""
     if n_planes >= _global_pool.PLANES_PER_THREAD * n_threads:
-        return _NO_SCRATCH[np.dtype(dtype)]
+        return None
     return np.empty(n_planes * _global_pool.n_chunks(hw), dtype=dtype)
 
 

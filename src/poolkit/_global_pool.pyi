@@ -19,7 +19,7 @@ CHUNK: int
 
 PLANES_PER_THREAD: int
 """With at least this many planes per thread the forward kernels take whole planes and never
-read their scratch arrays (which may then be empty)."""
+read their scratch arrays (which may then be None)."""
 
 def n_chunks(hw: int) -> int:
     """Number of chunks a plane of ``hw`` elements is cut into (the scratch size per plane)."""
@@ -27,7 +27,7 @@ def n_chunks(hw: int) -> int:
 def global_avg_pool2d_forward(
     x: npt.NDArray[_F],  # IN  (P, HW)
     out: npt.NDArray[_F],  # OUT (P,)
-    partial: npt.NDArray[np.float64],  # SCRATCH (P * n_chunks(HW),)
+    partial: npt.NDArray[np.float64] | None,  # SCRATCH (P * n_chunks(HW),) or None
     n_threads: int,
 ) -> None:
     """``out[p] = sum(x[p]) / HW``, the sum taken in double."""
@@ -43,8 +43,8 @@ def global_max_pool2d_forward(
     x: npt.NDArray[_F],  # IN  (P, HW)
     out: npt.NDArray[_F],  # OUT (P,)
     indices: npt.NDArray[np.int64],  # OUT (P,): flat h * W + w of the winner
-    part_v: npt.NDArray[_F],  # SCRATCH (P * n_chunks(HW),)
-    part_i: npt.NDArray[np.int64],  # SCRATCH (P * n_chunks(HW),)
+    part_v: npt.NDArray[_F] | None,  # SCRATCH (P * n_chunks(HW),) or None
+    part_i: npt.NDArray[np.int64] | None,  # SCRATCH (P * n_chunks(HW),) or None
     n_threads: int,
 ) -> None:
     """Maximum of each plane and the position of its first occurrence (or first NaN)."""
