@@ -483,6 +483,30 @@ cdef extern from *:
                                 OW - hi, out + hi, idx ? idx + hi : NULL, b0, w, 2 * w);    \\
         }                                                                                   \\
     }                                                                                       \\
+    /* Two output rows (row stride 2) whose window rows a .. e (xb .. xe after a) are all   \\
+       inside the plane and whose windows all lie inside the rows (hi == OW, lo == pw): the \\
+       blocks of pk_max3_f8x2, the last one overlapping the one before. Needs PK_VEC8 and   \\
+       OW >= 8. a's row maxima in ha, ca; e's go to hes, ces. */                            \\
+    PK_BODY void pk_max3_frow2_##SUFFIX(const T *PK_R xb, const T *PK_R xc, const T *PK_R xd,\\
+                                        const T *PK_R xe, Py_ssize_t OW, Py_ssize_t pw,     \\
+                                        const T *PK_R ha, const int32_t *PK_R ca,           \\
+                                        T *PK_R hes, int32_t *PK_R ces, T *PK_R out0,       \\
+                                        int64_t *PK_R idx0, T *PK_R out1,                   \\
+                                        int64_t *PK_R idx1, int64_t b0, int32_t w) {        \\
+        const Py_ssize_t L = pk_vl_##VS;  /* windows per vector block */                    \\
+        Py_ssize_t o = 0;                                                                   \\
+        if (pw == 1) {                                                                      \\
+            pk_max3_f8x2_##SUFFIX(xb, xc, xd, xe, 0, 1, 1, ha, ca, hes, ces, out0, idx0,    \\
+                                  out1, idx1, b0, w);                                       \\
+            o = L;                                                                          \\
+        }                                                                                   \\
+        for (; o + L <= OW; o += L)                                                         \\
+            pk_max3_f8x2_##SUFFIX(xb, xc, xd, xe, o, pw, 0, ha, ca, hes, ces, out0, idx0,   \\
+                                  out1, idx1, b0, w);                                       \\
+        if (o < OW)  /* overlaps the block before; starts at >= pw */                       \\
+            pk_max3_f8x2_##SUFFIX(xb, xc, xd, xe, OW - L, pw, 0, ha, ca, hes, ces, out0,    \\
+                                  idx0, out1, idx1, b0, w);                                 \\
+    }                                                                                       \\
     /* One plane (H x W) of 3x3 windows, column stride 2, row stride sh, padding ph and pw: \\
        the row maxima of input row r live in slot r % 3 of hbuf (their columns in cbuf;     \\
        both 3 * OW long), computed when an output row first needs them; each output row is  \\
@@ -498,9 +522,30 @@ cdef extern from *:
         Py_ssize_t slot_row[3] = {-1, -1, -1};                                              \\
         /* stride 2, rows of 8 windows or more: the inside rows in one pass each */         \\
         const int fused = PK_VEC8 && sh == 2 && hi >= L && lo == pw && pw <= 1;             \\
+        /* and rows of at most 4 blocks whose windows all lie inside the row: two output    \\
+           rows at a time (pk_max3_frow2), as the 3x3 mean (pk_mean3s2_plane) */            \\
+        const int pair = fused && hi == OW && OW <= 4 * L;                                  \\
         for (Py_ssize_t oh = 0; oh < OH; ++oh) {                                            \\
             const Py_ssize_t hs = oh * sh - ph;                                             \\
             pk_prefetch_ahead(xp, hs + 3, sh, W * (Py_ssize_t)sizeof(T));                   \\
+            if (pair && oh + 1 < OH && hs >= 0 && hs + 4 < H) {                             \\
+                const Py_ssize_t sa = (hs % 3) * OW, se = ((hs + 4) % 3) * OW;              \\
+                pk_prefetch_ahead(xp, hs + 5, sh, W * (Py_ssize_t)sizeof(T));               \\
+                if (slot_row[hs % 3] != hs)                                                 \\
+                    pk_hmax3s2_##SUFFIX(xp + hs * W, W, OW, pw, lo, hi, hbuf + sa,          \\
+                                        cbuf ? cbuf + sa : NULL);                           \\
+                pk_max3_frow2_##SUFFIX(xp + (hs + 1) * W, xp + (hs + 2) * W,                \\
+                                       xp + (hs + 3) * W, xp + (hs + 4) * W, OW, pw,        \\
+                                       hbuf + sa, cbuf ? cbuf + sa : NULL, hbuf + se,       \\
+                                       cbuf ? cbuf + se : NULL, out + oh * OW,              \\
+                                       idx ? idx + oh * OW : NULL, out + (oh + 1) * OW,     \\
+                                       idx ? idx + (oh + 1) * OW : NULL, (int64_t)hs * W,   \\
+                                       (int32_t)W);                                         \\
+                slot_row[0] = slot_row[1] = slot_row[2] = -1;                               \\
+                slot_row[(hs + 4) % 3] = hs + 4;                                            \\
+                ++oh;                                                                       \\
+                continue;                                                                   \\
+            }                                                                               \\
             if (fused && hs >= 0 && hs + 2 < H) {                                           \\
                 const Py_ssize_t sa = (hs % 3) * OW, sb = ((hs + 1) % 3) * OW;              \\
                 const Py_ssize_t sc = ((hs + 2) % 3) * OW;                                  \\
@@ -655,9 +700,29 @@ cdef extern from *:
         __builtin_memcpy(hm + o, &m, sizeof m);                                             \\
         if (hc) pk_kst_##SUFFIX(hc + o, k);                                                 \\
     }                                                                                       \\
-    /* Output windows o .. o + 7 from the row maxima of their three rows, top to bottom:    \\
-       (h0, c0 + o) loaded, (v1, k1) and (v2, k2) given: out[o..] = the first maximum and,  \\
-       unless idx is NULL, idx[o..] = b0 + its column (+ w1 for row 1, + w2 for row 2). */  \\
+    /* Output windows o .. o + 7 from the row maxima of their three rows, top to bottom,    \\
+       given as (v0, k0), (v1, k1), (v2, k2): out[o..] = the first maximum and, unless idx  \\
+       is NULL, idx[o..] = b0 + its column (+ w1 for row 1, + w2 for row 2). */             \\
+    PK_BODY void pk_vcomb8r_##SUFFIX(VT v0, KT k0, VT v1, KT k1, VT v2, KT k2,              \\
+                                     Py_ssize_t o, T *PK_R m, int64_t *PK_R idx,            \\
+                                     int64_t b0, int32_t w1, int32_t w2) {                  \\
+        VT mv = v0;                                                                         \\
+        const VM t1 = pk_vtakes_##VS(v1, mv);                                               \\
+        mv = pk_vsel_##VS(t1, v1, mv);                                                      \\
+        const VM t2 = pk_vtakes_##VS(v2, mv);                                               \\
+        mv = pk_vsel_##VS(t2, v2, mv);                                                      \\
+        __builtin_memcpy(m + o, &mv, sizeof mv);                                            \\
+        if (idx) {                                                                          \\
+            KT k = k0;                                                                      \\
+            const KT s1 = (KT)t1, s2 = (KT)t2;                                              \\
+            k = (s1 & (k1 + w1)) | (~s1 & k);                                               \\
+            k = (s2 & (k2 + w2)) | (~s2 & k);                                               \\
+            STIDX(idx + o, k, b0);                                                          \\
+        }                                                                                   \\
+    }                                                                                       \\
+    /* The same with row 0 read from h0 and, unless idx is NULL, c0 (written out rather     \\
+       than through pk_vcomb8r, which made the one-row loop 1-5% slower on 112 x 112        \\
+       planes). */                                                                          \\
     PK_BODY void pk_vcomb8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0, VT v1,        \\
                                     KT k1, VT v2, KT k2, Py_ssize_t o, T *PK_R m,           \\
                                     int64_t *PK_R idx, int64_t b0, int32_t w1, int32_t w2) {\\
@@ -692,6 +757,29 @@ cdef extern from *:
         if (idx) pk_kst_##SUFFIX(ccs + o, kc);                                              \\
         pk_vcomb8_##SUFFIX(ha, ca, vb, kb, vc, kc, o, out, idx, b0, w, 2 * w);              \\
     }                                                                                       \\
+    /* Output windows o .. o + 7 of two rows at once (row stride 2): rows a .. e all inside \\
+       the plane, the first output row from a, b, c, the second from c, d, e. a's row       \\
+       maxima read from ha, ca; b's to e's made in registers; e's stored into hes, ces for  \\
+       the next pair. b0: the flat index of row a's column 0. Two rows' independent         \\
+       chains in one block (as pk_mean3_x2). */                                             \\
+    PK_BODY void pk_max3_f8x2_##SUFFIX(const T *PK_R xb, const T *PK_R xc, const T *PK_R xd,\\
+                                       const T *PK_R xe, Py_ssize_t o, Py_ssize_t pw,       \\
+                                       int left, const T *PK_R ha, const int32_t *PK_R ca,  \\
+                                       T *PK_R hes, int32_t *PK_R ces, T *PK_R out0,        \\
+                                       int64_t *PK_R idx0, T *PK_R out1,                    \\
+                                       int64_t *PK_R idx1, int64_t b0, int32_t w) {         \\
+        VT vb, vc, vd, ve;                                                                  \\
+        KT kb, kc, kd, ke;                                                                  \\
+        pk_hmax3_r8_##SUFFIX(xb, o, pw, left, &vb, &kb);                                    \\
+        pk_hmax3_r8_##SUFFIX(xc, o, pw, left, &vc, &kc);                                    \\
+        pk_hmax3_r8_##SUFFIX(xd, o, pw, left, &vd, &kd);                                    \\
+        pk_hmax3_r8_##SUFFIX(xe, o, pw, left, &ve, &ke);                                    \\
+        __builtin_memcpy(hes + o, &ve, sizeof ve);                                          \\
+        if (idx0) pk_kst_##SUFFIX(ces + o, ke);                                             \\
+        pk_vcomb8_##SUFFIX(ha, ca, vb, kb, vc, kc, o, out0, idx0, b0, w, 2 * w);            \\
+        pk_vcomb8r_##SUFFIX(vc, kc, vd, kd, ve, ke, o, out1, idx1, b0 + 2 * (int64_t)w, w,  \\
+                            2 * w);                                                         \\
+    }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *PK_R h0, const int32_t *PK_R c0,            \\
                                       const T *PK_R h1, const int32_t *PK_R c1,             \\
                                       const T *PK_R h2, const int32_t *PK_R c2,             \\
@@ -717,6 +805,15 @@ cdef extern from *:
                                            int64_t *idx, int64_t b0, int32_t w) {           \\
         (void)xb; (void)xc; (void)o; (void)pw; (void)left; (void)ha; (void)ca; (void)hcs;   \\
         (void)ccs; (void)out; (void)idx; (void)b0; (void)w;  /* not called */               \\
+    }                                                                                       \\
+    static inline void pk_max3_f8x2_##SUFFIX(const T *xb, const T *xc, const T *xd,         \\
+                                             const T *xe, Py_ssize_t o, Py_ssize_t pw,      \\
+                                             int left, const T *ha, const int32_t *ca,      \\
+                                             T *hes, int32_t *ces, T *out0, int64_t *idx0,  \\
+                                             T *out1, int64_t *idx1, int64_t b0, int32_t w) {\\
+        (void)xb; (void)xc; (void)xd; (void)xe; (void)o; (void)pw; (void)left; (void)ha;    \\
+        (void)ca; (void)hes; (void)ces; (void)out0; (void)idx0; (void)out1; (void)idx1;     \\
+        (void)b0; (void)w;  /* not called */                                                \\
     }                                                                                       \\
     PK_BODY void pk_vmax3_v8_##SUFFIX(const T *h0, const int32_t *c0, const T *h1,         \\
                                       const int32_t *c1, const T *h2, const int32_t *c2,    \\
