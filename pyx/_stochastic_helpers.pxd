@@ -343,6 +343,42 @@ cdef extern from *:
                                                       u + O0 + B_LO, val + O0 + B_LO,       \\
                                                       idx + O0 + B_LO,                      \\
                                                       b0 + (O0 + B_LO) * s, s, w)));        \\
+    }                                                                                       \\
+    /* Two output rows of 3x3 windows, stride 2, at once: the first from rows r0, r1, r2,   \\
+       the second from r2, r3, r4 (all inside the plane; b0 the flat index of r0[c0]), in   \\
+       the vector blocks of pk_pick_3x3 (so only where it takes them: PK_VEC8, and left or  \\
+       hi - lo >= the block length), a block of each row in turn. A window's sum and        \\
+       running sums are chains of dependent additions (about 50 cycles a block); a row of   \\
+       few blocks at a time left the core waiting on them, two rows' blocks overlap. */     \\
+    PKS_LOOP void pk_pick_3x3_x2_##SUFFIX(const T *PKS_R r0, const T *PKS_R r1,             \\
+                                          const T *PKS_R r2, const T *PKS_R r3,             \\
+                                          const T *PKS_R r4, Py_ssize_t c0, Py_ssize_t lo,  \\
+                                          Py_ssize_t hi, const T *PKS_R u0,                 \\
+                                          const T *PKS_R u1, T *PKS_R val0,                 \\
+                                          int64_t *PKS_R idx0, T *PKS_R val1,               \\
+                                          int64_t *PKS_R idx1, int64_t b0, int32_t w,       \\
+                                          int left) {                                       \\
+        const Py_ssize_t NL = pk_vl_##VS;  /* windows per vector block */                   \\
+        const int64_t b1 = b0 + 2 * (int64_t)w;                                             \\
+        Py_ssize_t o = lo;                                                                  \\
+        if (left) {                                                                         \\
+            pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 0, 0, u0, val0, idx0, b0, w, 1, 0);         \\
+            pk_pick_3s2_v8_##SUFFIX(r2, r3, r4, 0, 0, u1, val1, idx1, b1, w, 1, 0);         \\
+            o = NL;                                                                         \\
+        }                                                                                   \\
+        for (; o + NL <= hi; o += NL) {                                                     \\
+            pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * o + c0, o, u0, val0, idx0, b0 + 2 * o,  \\
+                                    w, 0, 0);                                               \\
+            pk_pick_3s2_v8_##SUFFIX(r2, r3, r4, 2 * o + c0, o, u1, val1, idx1, b1 + 2 * o,  \\
+                                    w, 0, 0);                                               \\
+        }                                                                                   \\
+        if (o < hi) {  /* the last block overlaps the one before */                         \\
+            const Py_ssize_t q = hi - NL;                                                   \\
+            pk_pick_3s2_v8_##SUFFIX(r0, r1, r2, 2 * q + c0, q, u0, val0, idx0, b0 + 2 * q,  \\
+                                    w, 0, 0);                                               \\
+            pk_pick_3s2_v8_##SUFFIX(r2, r3, r4, 2 * q + c0, q, u1, val1, idx1, b1 + 2 * q,  \\
+                                    w, 0, 0);                                               \\
+        }                                                                                   \\
     }
 
     /* Inference, one tap over one output row, in double for either dtype:
@@ -536,6 +572,16 @@ cdef extern from *:
                        Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi, const double *u,
                        double *val, int64_t *idx, int64_t b0, int32_t w, int left,
                        int top) noexcept nogil
+    void pk_pick_3x3_x2_f(const float *r0, const float *r1, const float *r2, const float *r3,
+                          const float *r4, Py_ssize_t c0, Py_ssize_t lo, Py_ssize_t hi,
+                          const float *u0, const float *u1, float *val0, int64_t *idx0,
+                          float *val1, int64_t *idx1, int64_t b0, int32_t w,
+                          int left) noexcept nogil
+    void pk_pick_3x3_x2_d(const double *r0, const double *r1, const double *r2,
+                          const double *r3, const double *r4, Py_ssize_t c0, Py_ssize_t lo,
+                          Py_ssize_t hi, const double *u0, const double *u1, double *val0,
+                          int64_t *idx0, double *val1, int64_t *idx1, int64_t b0, int32_t w,
+                          int left) noexcept nogil
     int pk_pick_2x2_f(const float *r0, const float *r1, Py_ssize_t n, const float *u,
                       float *val, int64_t *idx, int64_t b0, int32_t w) noexcept nogil
     int pk_pick_2x2_d(const double *r0, const double *r1, Py_ssize_t n, const double *u,

@@ -52,7 +52,7 @@ from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
     pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d, pk_pick_3x3_f, pk_pick_3x3_d,
-    pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f, pk_ratio_row_d,
+    pk_pick_3x3_x2_f, pk_pick_3x3_x2_d, pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f, pk_ratio_row_d,
 )
 
 
@@ -168,6 +168,42 @@ cdef inline void _sample_row_3x3(
                        vrow + ow, irow + ow)
 
 
+cdef inline void _sample_window_x2(
+    const floating *xp, intp_t W, intp_t hs, intp_t ws, intp_t ow,
+    const floating *u0, const floating *u1, floating *v0, index_t *i0, floating *v1,
+    index_t *i1,
+) noexcept nogil:
+    """Window ow (starting at column ws) of the two output rows of _sample_rows_3x3_x2."""
+    _sample_window(xp, W, hs, hs + 3, max(ws, 0), min(ws + 3, W), u0[ow], v0 + ow, i0 + ow)
+    _sample_window(xp, W, hs + 2, hs + 5, max(ws, 0), min(ws + 3, W), u1[ow], v1 + ow, i1 + ow)
+
+
+cdef inline void _sample_rows_3x3_x2(
+    const floating *xp, intp_t W, intp_t hs, intp_t OW, intp_t pw,
+    const floating *u0, const floating *u1, floating *v0, index_t *i0, floating *v1,
+    index_t *i1,
+) noexcept nogil:
+    """Two output rows of 3x3 windows, stride 2, whose rows hs .. hs + 4 are inside the plane,
+    each as _sample_row_3x3 samples it, the vector blocks two rows at a time
+    (pk_pick_3x3_x2). Only where _sample_row_3x3 would take the vector blocks."""
+    cdef intp_t ow, ws
+    cdef intp_t lo = pk_first_out(-pw, 2, OW)
+    cdef intp_t hi = max(pk_end_out(2 - pw, 2, W, OW), lo)
+    cdef bint left = pw == 1 and lo == 1 and hi >= vec_lanes(xp)
+    for ow in range(0 if left else lo):
+        _sample_window_x2(xp, W, hs, ow * 2 - pw, ow, u0, u1, v0, i0, v1, i1)
+    if floating is float:
+        pk_pick_3x3_x2_f(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, xp + (hs + 3) * W,
+                         xp + (hs + 4) * W, -pw, lo, hi, u0, u1, v0, i0, v1, i1, hs * W - pw,
+                         <int32_t> W, left)
+    else:
+        pk_pick_3x3_x2_d(xp + hs * W, xp + (hs + 1) * W, xp + (hs + 2) * W, xp + (hs + 3) * W,
+                         xp + (hs + 4) * W, -pw, lo, hi, u0, u1, v0, i0, v1, i1, hs * W - pw,
+                         <int32_t> W, left)
+    for ow in range(hi, OW):
+        _sample_window_x2(xp, W, hs, ow * 2 - pw, ow, u0, u1, v0, i0, v1, i1)
+
+
 cdef inline void _fill_negative_zero(floating *p, intp_t n) noexcept nogil:
     """p[0:n] = -0.0 (the stand-in for the top padding row, see _sample_row_3x3)."""
     cdef intp_t i
@@ -249,6 +285,12 @@ cdef inline bint _sample_plane(
     cdef intp_t nl = vec_lanes(xp)
     cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
                         and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
+    # Rows of at most 4 vector blocks through those blocks: two output rows at a time where
+    # their five input rows are inside the plane and their uniforms in one buffer
+    # (_sample_rows_3x3_x2), as the 3x3 max and mean kernels do.
+    cdef bint pair3 = (fused_3x3 and PK_VEC8 and sw == 2 and OW <= 4 * nl
+                       and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
+    cdef bint pair = False, paired = False
     if fused_2x2 and (floating is float or (PK_VEC8 and OW >= nl)):
         for oh in range(2 * OH, H):
             ok = ok & _all_valid(xp + oh * W, 1, W)
@@ -260,11 +302,14 @@ cdef inline bint _sample_plane(
     # into two buffers at ub by chunk parity: chunk c + 1's are made before chunk c's first
     # row is sampled, so that the sampling never reads values stored just before (the
     # scalar stores cannot be forwarded to its vector loads: a stall per block).
-    cdef intp_t rc = _u_rows(OH, OW), ul = rc * OW, c, r
+    cdef intp_t rc = _u_rows(OH, OW), ul = rc * OW, c, r = 0
     cdef floating *ub = work + 2 * max(OW, 1)
     if up == NULL:
         _uniform_row(key, g0, min(rc, OH) * OW, ub)
     for oh in range(OH):
+        if paired:   # sampled with the row before
+            paired = False
+            continue
         pk_prefetch_ahead(xp, oh * sh - ph + kh, sh, W * <intp_t> sizeof(floating))
         if up != NULL:
             u = up + oh * OW
@@ -284,14 +329,22 @@ cdef inline bint _sample_plane(
                                         vp + oh * OW, ip + oh * OW, 2 * oh * W, <int32_t> W)
         else:
             hs = oh * sh - ph
-            he = min(hs + kh, H)
+            # (the next row's uniforms follow this row's in the same buffer)
+            pair = (pair3 and hs >= 0 and hs + 4 < H and oh + 1 < OH
+                    and (up != NULL or r + 1 < rc))
+            he = hs + 5 if pair else min(hs + kh, H)
             if he > checked:
                 # (v_rows rows at least: a few calls for a small plane)
                 upto = min(H, max(he, checked + v_rows))
                 if not _all_valid(xp + checked * W, 1, (upto - checked) * W):
                     return False
                 checked = upto
-            if fused_3x3 and hs + 2 < H and (hs >= 0 or (hs == -1 and top_ok)):
+            if pair:
+                pk_prefetch_ahead(xp, hs + sh + kh, sh, W * <intp_t> sizeof(floating))
+                _sample_rows_3x3_x2(xp, W, hs, OW, pw, u, u + OW, vp + oh * OW, ip + oh * OW,
+                                    vp + (oh + 1) * OW, ip + (oh + 1) * OW)
+                paired = True
+            elif fused_3x3 and hs + 2 < H and (hs >= 0 or (hs == -1 and top_ok)):
                 _sample_row_3x3(xp, W, hs, OW, sw, pw, u, vp + oh * OW, ip + oh * OW, pad)
             else:
                 _sample_row(xp, H, W, oh, OW, kh, kw, sh, sw, ph, pw, u, work,

@@ -115,9 +115,10 @@ def test_stochastic_training_is_the_reference_bit_for_bit(k, s, dtype):
 def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype):
     # The fused loops run rows in blocks of 8 outputs (4 for float64), the last block
     # overlapping the one before; rows of 1 to 35 outputs cover every overlap and the plain
-    # loops below a block.
+    # loops below a block. 7 rows: with stride 2, two output rows at a time (3x3 windows on
+    # rows of at most 4 blocks) with and without padding, and single rows.
     for W in range(3, 72, 1 if s == 2 else 2):
-        x = _input((1, 2, 5, W), dtype, W)
+        x = _input((1, 2, 7, W), dtype, W)
         x[0, 1].flat[W % 7] = np.nan
         params = dict(kernel_size=k, stride=s, padding=pad)
         want_v, want_i = reference.max_pool2d(x, return_indices=True, **params)
