@@ -285,10 +285,10 @@ cdef inline bint _sample_plane(
     cdef intp_t nl = vec_lanes(xp)
     cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
                         and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
-    # Rows of at most 4 vector blocks through those blocks: two output rows at a time where
-    # their five input rows are inside the plane and their uniforms in one buffer
-    # (_sample_rows_3x3_x2), as the 3x3 max and mean kernels do.
-    cdef bint pair3 = (fused_3x3 and PK_VEC8 and sw == 2 and OW <= 4 * nl
+    # Rows of at most 4 vector blocks through those blocks, row stride 2: two output rows at
+    # a time where their five input rows are inside the plane and their uniforms in one
+    # buffer (_sample_rows_3x3_x2), as the 3x3 max and mean kernels do.
+    cdef bint pair3 = (fused_3x3 and PK_VEC8 and sh == 2 and sw == 2 and OW <= 4 * nl
                        and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
     cdef bint pair = False, paired = False
     if fused_2x2 and (floating is float or (PK_VEC8 and OW >= nl)):

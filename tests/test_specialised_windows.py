@@ -111,6 +111,24 @@ def test_stochastic_training_is_the_reference_bit_for_bit(k, s, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sh", [1, 2, 3])
+def test_stochastic_3x3_column_stride_2_rows_are_the_reference_bit_for_bit(sh, dtype):
+    # 3x3 windows of column stride 2 on planes tall enough for two output rows at a time
+    # (which only row stride 2 may take: its second row starts two input rows down) and rows
+    # of 1 to 4 vector blocks, with and without padding and ceil mode
+    for i, (H, W) in enumerate(itertools.product(range(5, 12), (14, 17, 28, 29, 33, 56, 65))):
+        x = np.abs(_input((1, 2, H, W), dtype, i))
+        x[x < 0.5] = 0
+        for pad, ceil_mode in itertools.product((0, 1), (False, True)):
+            params = dict(kernel_size=3, stride=(sh, 2), padding=pad, ceil_mode=ceil_mode)
+            want_v, want_i = reference.stochastic_pool2d(x, rng=i, return_indices=True,
+                                                         **params)
+            got_v, got_i = poolkit.stochastic_pool2d(x, rng=i, return_indices=True, **params)
+            assert got_v.tobytes() == want_v.tobytes(), (H, W, params)
+            np.testing.assert_array_equal(got_i, want_i, err_msg=str((H, W, params)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, s, pad", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (3, 2, 0)])
 def test_fused_loops_on_rows_of_every_length_up_to_a_few_blocks(k, s, pad, dtype):
     # The fused loops run rows in blocks of 8 outputs (4 for float64), the last block
