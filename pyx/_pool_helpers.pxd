@@ -1279,6 +1279,19 @@ cdef extern from *:
         pk_mean3_store_##SUFFIX(s0, o, hcount, wcount, d, out0);                            \\
         pk_mean3_store_##SUFFIX(s1, o, hcount, wcount, d, out1);                            \\
     }                                                                                       \\
+    /* Windows [from, to) of both rows of pk_mean3s2_x2, one at a time (they overhang an    \\
+       edge). */                                                                            \\
+    static inline void pk_mean3_edges_x2_##SUFFIX(const T *ra, const T *rb, const T *rc,    \\
+                                                  const T *rd, const T *re, Py_ssize_t W,   \\
+                                                  Py_ssize_t pw, Py_ssize_t from,           \\
+                                                  Py_ssize_t to, T hcount, const T *wcount, \\
+                                                  T d, T *out0, T *out1) {                  \\
+        for (Py_ssize_t o = from; o < to; ++o) {                                            \\
+            const T div = wcount ? hcount * wcount[o] : d;                                  \\
+            out0[o] = pk_mean3_edge_##SUFFIX(ra, rb, rc, W, o, pw) / div;                   \\
+            out1[o] = pk_mean3_edge_##SUFFIX(rc, rd, re, W, o, pw) / div;                   \\
+        }                                                                                   \\
+    }                                                                                       \\
     /* Output rows out0 and out1 of pk_mean3s2 from input rows ra .. re (all inside the     \\
        plane, so both rows' hcount is the same), in blocks of two rows (pk_mean3_x2); the   \\
        windows that overhang an edge one at a time. Needs hi - lo >= the block length. */   \\
@@ -1293,11 +1306,9 @@ cdef extern from *:
             pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 0, 0, 1, hcount, wcount, d, out0, out1);\\
             o = NL;                                                                         \\
         }                                                                                   \\
-        for (; o < lo; ++o) {                                                               \\
-            const T div = wcount ? hcount * wcount[o] : d;                                  \\
-            out0[o] = pk_mean3_edge_##SUFFIX(ra, rb, rc, W, o, pw) / div;                   \\
-            out1[o] = pk_mean3_edge_##SUFFIX(rc, rd, re, W, o, pw) / div;                   \\
-        }                                                                                   \\
+        pk_mean3_edges_x2_##SUFFIX(ra, rb, rc, rd, re, W, pw, o, lo, hcount, wcount, d, out0,\\
+                                   out1);                                                   \\
+        if (o < lo) o = lo;                                                                 \\
         if (o < hi) {                                                                       \\
             for (; o + NL <= hi; o += NL)                                                   \\
                 pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 2 * o - pw, o, 0, hcount, wcount, d,\\
@@ -1307,11 +1318,8 @@ cdef extern from *:
                                      hcount, wcount, d, out0, out1);                        \\
             o = hi;                                                                         \\
         }                                                                                   \\
-        for (; o < OW; ++o) {                                                               \\
-            const T div = wcount ? hcount * wcount[o] : d;                                  \\
-            out0[o] = pk_mean3_edge_##SUFFIX(ra, rb, rc, W, o, pw) / div;                   \\
-            out1[o] = pk_mean3_edge_##SUFFIX(rc, rd, re, W, o, pw) / div;                   \\
-        }                                                                                   \\
+        pk_mean3_edges_x2_##SUFFIX(ra, rb, rc, rd, re, W, pw, o, OW, hcount, wcount, d, out0,\\
+                                   out1);                                                   \\
     }
     #else
     #define PK_MEAN3S2_VEC(T, SUFFIX, VS, VT, VM)                                           \\
