@@ -6,7 +6,7 @@
 Layout handed in by the facade: ``(P, HW)`` C-contiguous flattened planes, ``P = N * C``,
 ``HW >= 1``; scratch arrays of ``P * n_chunks(HW)`` entries allocated there too, read only
 when ``P < PLANES_PER_THREAD * n_threads`` (otherwise they may be None: a memoryview of an
-array costs about half a microsecond a call to acquire).
+array costs about 0.3 us a call to acquire).
 
 Each plane is cut into *chunks* of at most ``CHUNK`` consecutive elements, always at the same
 places (``k * CHUNK``), whatever the thread count; a plane's result is its chunks' partial

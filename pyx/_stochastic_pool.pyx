@@ -52,7 +52,8 @@ from _stochastic_helpers cimport (
     pk_uniform_row_f, pk_uniform_row_d, pk_all_valid_f, pk_all_valid_d,
     pk_thresholds_f, pk_thresholds_d, pk_sum_tap_f, pk_sum_tap_d,
     pk_pick_tap_f, pk_pick_tap_d, pk_pick_2x2_f, pk_pick_2x2_d, pk_pick_3x3_f, pk_pick_3x3_d,
-    pk_pick_3x3_x2_f, pk_pick_3x3_x2_d, pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f, pk_ratio_row_d,
+    pk_pick_3x3_x2_f, pk_pick_3x3_x2_d, pk_sumsq_tap_f, pk_sumsq_tap_d, pk_ratio_row_f,
+    pk_ratio_row_d,
 )
 
 
@@ -283,13 +284,14 @@ cdef inline bint _sample_plane(
     cdef intp_t lo3 = pk_first_out(-pw, sw, OW)
     cdef intp_t hi3 = max(pk_end_out(2 - pw, sw, W, OW), lo3)
     cdef intp_t nl = vec_lanes(xp)
-    cdef bint top_ok = (PK_VEC8 and pad != NULL and sw == 2
-                        and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
+    # (whether pk_pick_3x3 takes a row of column stride 2 through its vector blocks)
+    cdef bint vec_rows = (PK_VEC8 and sw == 2
+                          and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
+    cdef bint top_ok = vec_rows and pad != NULL
     # Rows of at most 4 vector blocks through those blocks, row stride 2: two output rows at
     # a time where their five input rows are inside the plane and their uniforms in one
     # buffer (_sample_rows_3x3_x2), as the 3x3 max and mean kernels do.
-    cdef bint pair3 = (fused_3x3 and PK_VEC8 and sh == 2 and sw == 2 and OW <= 4 * nl
-                       and (hi3 - lo3 >= nl or (pw == 1 and lo3 == 1 and hi3 >= nl)))
+    cdef bint pair3 = fused_3x3 and vec_rows and sh == 2 and OW <= 4 * nl
     cdef bint pair = False, paired = False
     if fused_2x2 and (floating is float or (PK_VEC8 and OW >= nl)):
         for oh in range(2 * OH, H):
