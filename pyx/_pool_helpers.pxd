@@ -1309,13 +1309,12 @@ cdef extern from *:
         pk_mean3_edges_x2_##SUFFIX(ra, rb, rc, rd, re, W, pw, o, lo, hcount, wcount, d, out0,\\
                                    out1);                                                   \\
         if (o < lo) o = lo;                                                                 \\
-        if (o < hi) {                                                                       \\
-            for (; o + NL <= hi; o += NL)                                                   \\
-                pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 2 * o - pw, o, 0, hcount, wcount, d,\\
-                                     out0, out1);                                           \\
-            if (o < hi)  /* the last block overlaps the one before; starts at >= lo */      \\
-                pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 2 * (hi - NL) - pw, hi - NL, 0,    \\
-                                     hcount, wcount, d, out0, out1);                        \\
+        for (; o + NL <= hi; o += NL)                                                       \\
+            pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 2 * o - pw, o, 0, hcount, wcount, d,   \\
+                                 out0, out1);                                               \\
+        if (o < hi) {  /* the last block overlaps the one before; starts at >= lo */        \\
+            pk_mean3_x2_##SUFFIX(ra, rb, rc, rd, re, 2 * (hi - NL) - pw, hi - NL, 0, hcount,\\
+                                 wcount, d, out0, out1);                                    \\
             o = hi;                                                                         \\
         }                                                                                   \\
         pk_mean3_edges_x2_##SUFFIX(ra, rb, rc, rd, re, W, pw, o, OW, hcount, wcount, d, out0,\\
